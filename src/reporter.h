@@ -1,0 +1,63 @@
+/*
+ * reporter -- where finished reports go.
+ *
+ * This version has one sink: standard output, one JSON line per report
+ * with a leading "kind" field ({"kind":"instance_state",...} or
+ * {"kind":"setup_run",...}), so the daemon is useful with no backend.
+ * Delivery over HTTP comes in a later version behind the same
+ * reporter_submit().
+ *
+ * Standard output never blocks the loop: a pipe or a terminal is written
+ * through a libuv stream; a regular file (or /dev/null) is written
+ * directly, as such writes do not wait on a reader. Lines queued for a
+ * reader that stopped reading are bounded (REPORTER_QUEUE_MAX bytes);
+ * beyond that a report is dropped, counted and logged.
+ */
+#ifndef PODPULSE_REPORTER_H
+#define PODPULSE_REPORTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#define REPORTER_QUEUE_MAX (16u * 1024 * 1024)
+
+enum reporter_kind { REPORTER_INSTANCE_STATE, REPORTER_SETUP_RUN,
+	REPORTER_KINDS };
+
+struct reporter {
+	uv_loop_t *loop;
+	union {
+		uv_pipe_t pipe;
+		uv_tty_t tty;
+	} out;
+	int stream;		/* 1: out is a libuv stream; 0: direct writes */
+	int closing;
+	size_t queued;		/* bytes handed to uv_write, not yet written */
+	size_t writes;		/* uv_write requests in flight */
+	uint64_t delivered[REPORTER_KINDS];
+	uint64_t dropped[REPORTER_KINDS];
+	void (*drained_cb)(void *arg);
+	void *drained_arg;
+};
+
+int reporter_init(struct reporter *r, uv_loop_t *loop);
+
+/* Emit a report; takes ownership of body. */
+void reporter_submit(struct reporter *r, enum reporter_kind kind, cJSON *body);
+
+/* Reports written or queued but not yet out. */
+size_t reporter_pending(const struct reporter *r);
+
+/*
+ * Flush, then close. cb runs once everything queued is written (or could
+ * not be), after which the reporter holds no handle.
+ */
+void reporter_close(struct reporter *r, void (*cb)(void *arg), void *arg);
+
+/* Give up on what is still queued (shutdown grace elapsed). */
+void reporter_abort(struct reporter *r);
+
+#endif

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh build
 
-duration=${PODPULSE_DEMO_DURATION:-0}
+duration=${DEMO_DURATION:-0}
 ./build/podpulse -c config/dev.ini &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null; wait $daemon' EXIT INT TERM

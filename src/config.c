@@ -1632,6 +1632,41 @@ config_env_unknown(const char *name, const char *where,
 	free(known.p);
 }
 
+/*
+ * Kubernetes injects service-link variables for every Service in the
+ * namespace: a Service named "podpulse" (or "podpulse-monitor") yields
+ * PODPULSE_SERVICE_HOST, PODPULSE_PORT=tcp://..., PODPULSE_PORT_9464_TCP_ADDR
+ * and so on. They are not configuration and must not stop the daemon, so
+ * their exact shapes are skipped; every other PODPULSE_ name stays strict.
+ */
+static int
+config_env_is_service_link(const char *name, const char *value)
+{
+	const char *p;
+	size_t n = strlen(name);
+
+	if (n > 13 && strcmp(name + n - 13, "_SERVICE_HOST") == 0)
+		return 1;
+	if (strstr(name, "_SERVICE_PORT") != NULL)
+		return 1;
+	if (n > 5 && strcmp(name + n - 5, "_PORT") == 0 &&
+	    (strncmp(value, "tcp://", 6) == 0 ||
+	    strncmp(value, "udp://", 6) == 0 ||
+	    strncmp(value, "sctp://", 7) == 0))
+		return 1;
+	for (p = name; (p = strstr(p, "_PORT_")) != NULL; p++) {
+		p += 6;
+		if (!isdigit((unsigned char)*p))
+			continue;
+		while (isdigit((unsigned char)*p))
+			p++;
+		if (strncmp(p, "_TCP", 4) == 0 || strncmp(p, "_UDP", 4) == 0 ||
+		    strncmp(p, "_SCTP", 5) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* One PODPULSE_NAME=value entry of the environment. */
 static int
 config_env_one(struct config *c, const char *entry, struct config_error *err)
@@ -1655,6 +1690,10 @@ config_env_one(struct config *c, const char *entry, struct config_error *err)
 			    err);
 			goto out;
 		}
+	}
+	if (config_env_is_service_link(name, eq + 1)) {
+		r = 0;
+		goto out;
 	}
 	config_env_unknown(name, where, err);
 	r = -1;

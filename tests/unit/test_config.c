@@ -808,6 +808,37 @@ test_env_podpulse_beats_seed(void **state)
 	}
 }
 
+/* Kubernetes service links for a Service named podpulse are not config. */
+static void
+test_env_service_links_ignored(void **state)
+{
+	char *links[] = { "PODPULSE_SERVICE_HOST=10.0.0.7",
+		"PODPULSE_SERVICE_PORT=9464", "PODPULSE_SERVICE_PORT_METRICS=9464",
+		"PODPULSE_PORT=tcp://10.0.0.7:9464",
+		"PODPULSE_PORT_9464_TCP=tcp://10.0.0.7:9464",
+		"PODPULSE_PORT_9464_TCP_PROTO=tcp",
+		"PODPULSE_PORT_9464_TCP_PORT=9464",
+		"PODPULSE_PORT_9464_TCP_ADDR=10.0.0.7",
+		"PODPULSE_MONITOR_SERVICE_HOST=10.0.0.8",
+		"PODPULSE_MONITOR_PORT_53_UDP_ADDR=10.0.0.8",
+		"PODPULSE_AGENT_LOG_LEVEL=debug", NULL };
+	char *notlink[] = { "PODPULSE_PORT=9464", NULL };
+	struct config_error err;
+	struct config c;
+
+	(void)state;
+	config_init(&c);
+	memset(&err, 0, sizeof err);
+	if (config_apply_env(&c, links, &err) != 0)
+		fail_msg("service links rejected: %s", err.msg);
+	assert_value(&c, "agent", "log_level", "debug");
+	config_free(&c);
+	expect_env_error(notlink, "env PODPULSE_PORT: unknown "
+	    "variable (expected PODPULSE_<SECTION>_<KEY> with a section of "
+	    "agent, socket, monitor, report, identity, instance_metadata, "
+	    "runtime_metadata)");
+}
+
 static void
 test_env_errors(void **state)
 {
@@ -1419,6 +1450,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_env_rows_and_seeds),
 		cmocka_unit_test(test_env_podpulse_beats_seed),
 		cmocka_unit_test(test_env_errors),
+		cmocka_unit_test(test_env_service_links_ignored),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_redaction),

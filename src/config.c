@@ -51,6 +51,7 @@
 
 #include <ini.h>
 
+#include "podpulse/protocol.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -96,7 +97,7 @@ static const struct config_option config_table[] = {
 
 	/* [socket] */
 	{ .section = "socket", .key = "path", .type = CONFIG_STRING,
-	    .def = "/run/podpulse/podpulse.sock",
+	    .def = PODPULSE_SOCKET_PATH_DEFAULT,
 	    .help = "Path of the Unix socket the model server connects to.",
 	    .offset = CONFIG_FIELD(socket_path) },
 	{ .section = "socket", .key = "mode", .type = CONFIG_MODE,

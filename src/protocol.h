@@ -23,9 +23,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTOCOL_ID_MAX 128
-#define PROTOCOL_KEY_MAX 64
-#define PROTOCOL_ATTRS_MAX 16
+#include "podpulse/protocol.h"
+
+#define PROTOCOL_ID_MAX PODPULSE_ID_MAX
+#define PROTOCOL_KEY_MAX PODPULSE_KEY_MAX
+#define PROTOCOL_ATTRS_MAX PODPULSE_ATTRS_MAX
 
 /* Verbs, in the order of the dispatch table. */
 #define PROTOCOL_VERB_LIST(X) \

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "cli_conn.h"
 #include "config.h"
+#include "podpulse/protocol.h"
 #include "xmalloc.h"
 
 #define CLI_REPLY_MAX 65536
@@ -195,7 +196,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (path == NULL)
-		path = "/run/podpulse/podpulse.sock";
+		path = PODPULSE_SOCKET_PATH_DEFAULT;
 	if (optind >= argc) {
 		cli_usage(stderr);
 		return 2;

@@ -11,7 +11,7 @@
  * byte by byte, so AddressSanitizer sees any slice that points outside the
  * input or the parser's buffer.
  *
- * Build: clang -fsanitize=fuzzer,address -Isrc tests/fuzz/fuzz_protocol.c
+ * Build: clang -fsanitize=fuzzer,address -Isrc -Iinclude tests/fuzz/fuzz_protocol.c
  *     src/protocol.c src/status.c src/xmalloc.c
  */
 #include <stddef.h>

@@ -3,11 +3,13 @@
  *
  * A line is assembled in a stack buffer and written with one write(2), so
  * lines from podpulse never interleave and a slow reader of stderr costs
- * at most that one call. Values longer than the buffer are cut, marked
- * with "...".
+ * at most that one call. A line is at most LOG_LINE_MAX bytes: the value
+ * that does not fit is cut, marked with "...", and the fields after it are
+ * left out, so a cut line is still one valid JSON object.
  */
 #include "log.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,8 @@
 #include "timeutil.h"
 
 #define LOG_LINE_MAX 4096
+/* Room kept for the endings of a cut line: "...", quotes, "}", "\n". */
+#define LOG_RESERVE 64
 #define LOG_NUM_MARK '\x01'
 
 static enum log_level log_level = LOG_INFO;
@@ -28,6 +32,7 @@ static const char *const log_level_names[] = { "debug", "info", "warn",
 struct log_line {
 	char buf[LOG_LINE_MAX];
 	size_t len;
+	int full;	/* a value was cut: no further fields */
 };
 
 void
@@ -47,19 +52,38 @@ const char *
 log_num(char *buf, double v)
 {
 	buf[0] = LOG_NUM_MARK;
-	if (v == (double)(long long)v)
+	if (!isfinite(v))
+		snprintf(buf + 1, 31, "null");
+	else if (v == (double)(long long)v)
 		snprintf(buf + 1, 31, "%lld", (long long)v);
 	else
 		snprintf(buf + 1, 31, "%.6g", v);
 	return buf;
 }
 
+/*
+ * The mark of LOG_NUM is in band, so a value from a peer could start with
+ * it too: only a mark followed by a number literal (what log_num writes)
+ * is printed unquoted; anything else is an escaped string.
+ */
+static int
+log_is_num(const char *value)
+{
+	const char *p = value + 1;
+
+	if (value[0] != LOG_NUM_MARK)
+		return 0;
+	if (strcmp(p, "null") == 0)
+		return 1;
+	return *p != '\0' && strspn(p, "+-.0123456789e") == strlen(p);
+}
+
+/* Raw bytes: the fixed parts of a line, which the reserve always holds. */
 static void
 log_put(struct log_line *l, const char *s, size_t n)
 {
-	/* Keep room for the "...\n" or "}\n" ending. */
-	if (l->len + n > LOG_LINE_MAX - 8)
-		n = LOG_LINE_MAX - 8 - l->len;
+	if (n > LOG_LINE_MAX - 1 - l->len)
+		n = LOG_LINE_MAX - 1 - l->len;
 	memcpy(l->buf + l->len, s, n);
 	l->len += n;
 }
@@ -70,26 +94,61 @@ log_puts(struct log_line *l, const char *s)
 	log_put(l, s, strlen(s));
 }
 
-/* Escape for JSON (quoted) or text (quoted when it has spaces). */
+/* Bytes of the UTF-8 sequence that starts with c (1 for anything else). */
+static size_t
+log_utf8_len(unsigned char c)
+{
+	if (c >= 0xf0 && c <= 0xf4)
+		return 4;
+	if (c >= 0xe0 && c <= 0xef)
+		return 3;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 2;
+	return 1;
+}
+
+/*
+ * Escape for JSON (quoted) or text. A value that does not fit is cut
+ * before the escape sequence or UTF-8 character that would overflow, and
+ * marked with "...", so the line stays valid JSON and valid UTF-8.
+ */
 static void
 log_put_escaped(struct log_line *l, const char *s)
 {
 	char esc[8];
 	unsigned char c;
+	size_t n;
 
-	for (; *s != '\0'; s++) {
+	if (l->full)
+		return;
+	while (*s != '\0') {
 		c = (unsigned char)*s;
+		n = 1;
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
-			log_put(l, esc, 2);
-		} else if (c == '\n') {
-			log_put(l, "\\n", 2);
-		} else if (c < 0x20 || c == 0x7f) {
+			esc[2] = '\0';
+		} else if (c == '\n')
+			snprintf(esc, sizeof esc, "\\n");
+		else if (c < 0x20 || c == 0x7f)
 			snprintf(esc, sizeof esc, "\\u%04x", c);
-			log_put(l, esc, 6);
-		} else
-			log_put(l, s, 1);
+		else {
+			n = log_utf8_len(c);
+			if (strnlen(s, n) < n)
+				n = 1;
+			esc[0] = '\0';
+		}
+		if (l->len + (esc[0] != '\0' ? strlen(esc) : n) >
+		    LOG_LINE_MAX - LOG_RESERVE) {
+			log_puts(l, "...");
+			l->full = 1;
+			return;
+		}
+		if (esc[0] != '\0')
+			log_puts(l, esc);
+		else
+			log_put(l, s, n);
+		s += n;
 	}
 }
 
@@ -98,7 +157,12 @@ log_field(struct log_line *l, const char *key, const char *value)
 {
 	int num;
 
-	num = value[0] == LOG_NUM_MARK;
+	/* A field whose key would not fit is left out whole. */
+	if (l->full || l->len + strlen(key) + 8 > LOG_LINE_MAX - LOG_RESERVE) {
+		l->full = 1;
+		return;
+	}
+	num = log_is_num(value);
 	if (num)
 		value++;
 	if (log_text) {
@@ -136,6 +200,7 @@ log_vwrite(enum log_level level, const char *msg, va_list ap)
 	size_t off;
 
 	l.len = 0;
+	l.full = 0;
 	timeutil_rfc3339_format(timeutil_wall_ms(), ts);
 	if (log_text) {
 		log_puts(&l, ts);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "test_rng.h"
 #include "monitor.h"
 
 #define IV_MAX 4096
@@ -444,24 +445,6 @@ struct truth {
 
 static uint64_t rng_state;
 
-static uint64_t
-rng(void)
-{
-	uint64_t z;
-
-	/* splitmix64 */
-	z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t
-rng_below(uint64_t n)
-{
-	return n == 0 ? 0 : rng() % n;
-}
-
 static enum status_state
 truth_state(uint32_t level, enum status_setup setup)
 {
@@ -583,19 +566,19 @@ model_event(struct model *md, uint64_t t, int count)
 static uint64_t
 pick_interval(void)
 {
-	switch (rng_below(6)) {
+	switch (test_rng_below(&rng_state, 6)) {
 	case 0:
 		return 1;
 	case 1:
-		return 1 + rng_below(10);
+		return 1 + test_rng_below(&rng_state, 10);
 	case 2:
-		return 1 + rng_below(1000);
+		return 1 + test_rng_below(&rng_state, 1000);
 	case 3:
-		return 1000000 + rng_below(1000000000);
+		return 1000000 + test_rng_below(&rng_state, 1000000000);
 	case 4:
 		return 15000000000ULL;
 	default:
-		return 2 + rng_below(100);
+		return 2 + test_rng_below(&rng_state, 100);
 	}
 }
 
@@ -603,7 +586,7 @@ pick_interval(void)
 static uint64_t
 pick_gap(uint64_t interval)
 {
-	switch (rng_below(8)) {
+	switch (test_rng_below(&rng_state, 8)) {
 	case 0:
 		return 0;
 	case 1:
@@ -611,11 +594,11 @@ pick_gap(uint64_t interval)
 	case 2:
 		return interval;
 	case 3:
-		return interval * (1 + rng_below(4)) + rng_below(interval);
+		return interval * (1 + test_rng_below(&rng_state, 4)) + test_rng_below(&rng_state, interval);
 	case 4:
 		return interval - 1;
 	default:
-		return rng_below(interval / 2 + 1);
+		return test_rng_below(&rng_state, interval / 2 + 1);
 	}
 }
 
@@ -636,7 +619,7 @@ model_peek(struct model *md, const struct ctx *c0, uint64_t t)
 	struct ctx c = *c0;
 	uint64_t a, now;
 
-	if (t >= monitor_next_cut(&md->m) || rng_below(2)) {
+	if (t >= monitor_next_cut(&md->m) || test_rng_below(&rng_state, 2)) {
 		monitor_advance(&md->m, t);
 		model_advance(md, t);
 	}
@@ -657,7 +640,7 @@ model_stop(struct model *md, uint64_t t, int running)
 {
 	int status;
 
-	status = (int)rng_below(STATUS_PREDICTION_COUNT);
+	status = (int)test_rng_below(&rng_state, STATUS_PREDICTION_COUNT);
 	monitor_prediction_stop(&md->m, t, (enum status_prediction)status,
 	    running);
 	if (running && md->level > 0)
@@ -670,7 +653,7 @@ model_setup_done(struct model *md, uint64_t t)
 {
 	int status;
 
-	status = 1 + (int)rng_below(3);		/* READY, FAILED, TIMEOUT */
+	status = 1 + (int)test_rng_below(&rng_state, 3);		/* READY, FAILED, TIMEOUT */
 	monitor_setup_done(&md->m, t, (enum status_setup)status);
 	if (status != STATUS_SETUP_TIMEOUT ||
 	    md->setup == STATUS_SETUP_RUNNING)
@@ -696,9 +679,9 @@ model_step(struct model *md, const struct ctx *c)
 
 	md->hi += pick_gap(md->interval);
 	t = md->hi;
-	if (rng_below(30) == 0)		/* now going backwards */
-		t -= rng_below(t + 1);
-	r = rng_below(100);
+	if (test_rng_below(&rng_state, 30) == 0)		/* now going backwards */
+		t -= test_rng_below(&rng_state, t + 1);
+	r = test_rng_below(&rng_state, 100);
 	if (r < 30) {
 		monitor_prediction_start(&md->m, t);
 		md->level++;
@@ -782,18 +765,18 @@ test_random(void **state)
 		c.iter = iter;
 		c.where = "step";
 		c.idx = 0;
-		md.origin = rng_below(4) == 0 ? 0 : rng_below(1ULL << 40);
+		md.origin = test_rng_below(&rng_state, 4) == 0 ? 0 : test_rng_below(&rng_state, 1ULL << 40);
 		md.interval = pick_interval();
 		md.hi = md.origin;
 		md.last = md.origin;
 		md.setup = STATUS_SETUP_RUNNING;
 		memset(&cuts, 0, sizeof cuts);
 		monitor_init(&md.m, md.origin, md.interval, on_cut, &cuts);
-		nsteps = 1 + rng_below(EV_MAX - 1);
+		nsteps = 1 + test_rng_below(&rng_state, EV_MAX - 1);
 		for (i = 0; i < nsteps; i++)
 			model_step(&md, &c);
 		end = md.hi + pick_gap(md.interval);
-		if (rng_below(4) == 0)	/* finish exactly on a boundary */
+		if (test_rng_below(&rng_state, 4) == 0)	/* finish exactly on a boundary */
 			end = md.origin + ((end - md.origin) / md.interval + 1) *
 			    md.interval;
 		monitor_finish(&md.m, end);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "test_rng.h"
 #include "predictions.h"
 
 #define EQ(got, want, what) do {					\
@@ -631,23 +632,6 @@ struct rmodel {
 static struct rmodel rm;
 static uint64_t rng_state;
 
-static uint64_t
-rng(void)
-{
-	uint64_t z;
-
-	z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t
-rng_below(uint64_t n)
-{
-	return rng() % n;
-}
-
 /* Ids of varied shape: short, 128 bytes, any printable byte. */
 static void
 ref_ids(void)
@@ -659,9 +643,9 @@ ref_ids(void)
 			snprintf(rm.ref[i].id, sizeof rm.ref[i].id, "r%zu", i);
 			continue;
 		}
-		len = i % 3 == 1 ? PROTOCOL_ID_MAX : 1 + rng_below(40);
+		len = i % 3 == 1 ? PROTOCOL_ID_MAX : 1 + test_rng_below(&rng_state, 40);
 		for (j = 0; j < len; j++)
-			rm.ref[i].id[j] = (char)(0x21 + rng_below(94));
+			rm.ref[i].id[j] = (char)(0x21 + test_rng_below(&rng_state, 94));
 		snprintf(rm.ref[i].id + len - 4 * (len >= 8), 5, "%04zu",
 		    i % 10000);
 	}
@@ -675,8 +659,8 @@ ref_attrs(struct protocol_attr *a, char *nbuf, char *vbuf)
 
 	snprintf(nbuf, 24, "%llu", (unsigned long long)rm.op);
 	a[na++] = attr("n", nbuf);
-	if (rng_below(2)) {
-		snprintf(vbuf, 24, "v%llu", (unsigned long long)rng());
+	if (test_rng_below(&rng_state, 2)) {
+		snprintf(vbuf, 24, "v%llu", (unsigned long long)test_rng_next(&rng_state));
 		a[na++] = attr("v", vbuf);
 	}
 	return na;
@@ -867,12 +851,12 @@ ref_check(void)
 static void
 ref_op(int fill)
 {
-	struct ref *r = &rm.ref[rng_below(R_IDS)];
-	int o = (int)rng_below(R_OWNERS);
-	uint64_t x = rng_below(1000);
+	struct ref *r = &rm.ref[test_rng_below(&rng_state, R_IDS)];
+	int o = (int)test_rng_below(&rng_state, R_OWNERS);
+	uint64_t x = test_rng_below(&rng_state, 1000);
 
 	rm.op++;
-	rm.now += rng_below(3) == 0 ? 0 : rng_below(1000000);
+	rm.now += test_rng_below(&rng_state, 3) == 0 ? 0 : test_rng_below(&rng_state, 1000000);
 	if (x < (uint64_t)(fill ? 300 : 150))
 		ref_enqueue(r, o);
 	else if (x < 600)
@@ -882,9 +866,9 @@ ref_op(int fill)
 	else if (x < 993)
 		ref_drain(o);
 	else if (x < 996)
-		ref_move(o, (int)rng_below(R_OWNERS));
+		ref_move(o, (int)test_rng_below(&rng_state, R_OWNERS));
 	else if (x < 998)
-		predictions_max_set(&rm.t, rm.max = rng_below(R_IDS + 50));
+		predictions_max_set(&rm.t, rm.max = test_rng_below(&rng_state, R_IDS + 50));
 	else
 		ref_check();
 }

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "test_rng.h"
 #include "protocol.h"
 #include "status.h"
 #include "xmalloc.h"
@@ -28,25 +29,6 @@ struct record {
 	size_t nerrors[PROTOCOL_ERROR_COUNT];
 	const struct protocol_parser *parser;	/* checked in callbacks */
 };
-
-/* xorshift64*: a fixed seed makes every run see the same bytes. */
-static uint64_t
-rng_next(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t
-rng_below(uint64_t *state, size_t n)
-{
-	return (size_t)(rng_next(state) % n);
-}
 
 static void
 record_add(struct record *r, const char *data, size_t len)
@@ -167,7 +149,7 @@ feed_chunked(struct protocol_parser *p, const char *data, size_t len,
 
 	r->parser = p;
 	while (off < len) {
-		n = rng == NULL ? maxchunk : 1 + rng_below(rng, maxchunk);
+		n = rng == NULL ? maxchunk : 1 + test_rng_below(rng, maxchunk);
 		if (n > len - off)
 			n = len - off;
 		protocol_parser_feed(p, data + off, n, record_cb, r);
@@ -1097,7 +1079,7 @@ test_split_points(void **state)
 		size_t off = 0, k = 0;
 
 		while (off < len) {
-			off += 1 + rng_below(&rng, 24);
+			off += 1 + test_rng_below(&rng, 24);
 			if (off < len)
 				bytes[k++] = off;
 		}
@@ -1321,10 +1303,10 @@ junk_fill(char *buf, size_t len, uint64_t *rng)
 	int mode;
 
 	while (off < len) {
-		mode = (int)rng_below(rng, 5);
+		mode = (int)test_rng_below(rng, 5);
 		if (mode == 4) {
 			/* A whole valid line, so the parse functions run. */
-			w = rng_below(rng, sizeof lines / sizeof lines[0]);
+			w = test_rng_below(rng, sizeof lines / sizeof lines[0]);
 			n = strlen(lines[w]);
 			if (n > len - off)
 				n = len - off;
@@ -1334,12 +1316,12 @@ junk_fill(char *buf, size_t len, uint64_t *rng)
 		}
 		if (mode == 0) {
 			/* Raw bytes, a few to a few thousand. */
-			n = 1 + rng_below(rng, rng_below(rng, 2) ? 16 : 3000);
+			n = 1 + test_rng_below(rng, test_rng_below(rng, 2) ? 16 : 3000);
 			for (i = 0; i < n && off < len; i++)
-				buf[off++] = (char)rng_next(rng);
+				buf[off++] = (char)test_rng_next(rng);
 			continue;
 		}
-		w = rng_below(rng, sizeof words / sizeof words[0]);
+		w = test_rng_below(rng, sizeof words / sizeof words[0]);
 		n = strlen(words[w]);
 		if (n > len - off)
 			n = len - off;
@@ -1390,7 +1372,7 @@ test_random_junk(void **state)
 
 	/* Pure random bytes, with and without newlines. */
 	for (i = 0; i < total; i++)
-		junk[i] = (char)rng_next(&rng);
+		junk[i] = (char)test_rng_next(&rng);
 	protocol_parser_init(&p, max_line);
 	feed_chunked(&p, junk, total, &r, &rng, 4096);
 	protocol_parser_free(&p);

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "test_rng.h"
 #include "monitor.h"
 #include "report.h"
 #include "status.h"
@@ -27,25 +28,6 @@
 
 #define NS_PER_MS UINT64_C(1000000)
 #define NS_PER_S UINT64_C(1000000000)
-
-/* xorshift64*: a fixed seed makes every run see the same values. */
-static uint64_t
-rng_next(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t
-rng_below(uint64_t *state, uint64_t n)
-{
-	return rng_next(state) % n;
-}
 
 /* ---------------------------------------------------------------------
  * JSON helpers: each asserts presence and type, and says which field.
@@ -354,8 +336,8 @@ test_time_format_matches_gmtime(void **state)
 
 	(void)state;
 	for (sec = INT64_C(-62167219200); sec <= INT64_C(253402300799);
-	    sec += 3000000 + (int64_t)rng_below(&rng, 400000)) {
-		ms = (int64_t)rng_below(&rng, 1000);
+	    sec += 3000000 + (int64_t)test_rng_below(&rng, 400000)) {
+		ms = (int64_t)test_rng_below(&rng, 1000);
 		t = (time_t)sec;
 		assert_non_null(gmtime_r(&t, &tm));
 		snprintf(want, sizeof want,
@@ -384,7 +366,7 @@ test_time_roundtrip(void **state)
 		if (i < 4000)
 			ms = (int64_t)i * 997 - 2000000;	/* around 1970 */
 		else
-			ms = lo + (int64_t)rng_below(&rng,
+			ms = lo + (int64_t)test_rng_below(&rng,
 			    (uint64_t)(hi - lo + 1));
 		timeutil_rfc3339_format(ms, out);
 		check_parse(out, ms);
@@ -611,7 +593,7 @@ test_round_exhaustive(void **state)
 		    NS_PER_MS : 30 * NS_PER_S;
 
 		for (a = 0; a < 3; a++)
-			parts[a] = rng_below(&rng, m);
+			parts[a] = test_rng_below(&rng, m);
 		check_round(parts, parts[0] + parts[1] + parts[2]);
 	}
 }
@@ -642,10 +624,10 @@ test_round_inconsistent(void **state)
 	assert_int_equal(out[1], 0);
 	assert_int_equal(out[2], 0);
 	for (i = 0; i < 100000; i++) {
-		parts[0] = rng_below(&rng, 20 * NS_PER_MS);
-		parts[1] = rng_below(&rng, 20 * NS_PER_MS);
-		parts[2] = rng_below(&rng, 20 * NS_PER_MS);
-		d = rng_below(&rng, 60 * NS_PER_MS);
+		parts[0] = test_rng_below(&rng, 20 * NS_PER_MS);
+		parts[1] = test_rng_below(&rng, 20 * NS_PER_MS);
+		parts[2] = test_rng_below(&rng, 20 * NS_PER_MS);
+		d = test_rng_below(&rng, 60 * NS_PER_MS);
 		report_round_ms(parts, d, out);
 		check_round(parts, d);
 		/* Unsigned parts: "negative" would show up as huge. */
@@ -729,7 +711,7 @@ test_interval_contiguity(void **state)
 	bounds[n++] = TEST_ANCHOR_MONO + 15 * NS_PER_S - 1;
 	bounds[n++] = TEST_ANCHOR_MONO + 30 * NS_PER_S + 999999;
 	for (; n < 64; n++)
-		bounds[n] = bounds[n - 1] + 1 + rng_below(&rng, 16 * NS_PER_S);
+		bounds[n] = bounds[n - 1] + 1 + test_rng_below(&rng, 16 * NS_PER_S);
 
 	prev_end[0] = '\0';
 	for (i = 0; i + 1 < n; i++) {
@@ -903,10 +885,10 @@ test_instance_state_rounding(void **state)
 
 	(void)state;
 	for (i = 0; i < 2000; i++) {
-		d = rng_below(&rng, 20 * NS_PER_S);
+		d = test_rng_below(&rng, 20 * NS_PER_S);
 		iv = test_interval(i, TEST_ANCHOR_MONO, TEST_ANCHOR_MONO + d);
-		iv.state_ns[STATUS_STATE_BOOT] = rng_below(&rng, d + 1);
-		iv.state_ns[STATUS_STATE_ACTIVE] = rng_below(&rng,
+		iv.state_ns[STATUS_STATE_BOOT] = test_rng_below(&rng, d + 1);
+		iv.state_ns[STATUS_STATE_ACTIVE] = test_rng_below(&rng,
 		    d - iv.state_ns[STATUS_STATE_BOOT] + 1);
 		iv.state_ns[STATUS_STATE_IDLE] = d -
 		    iv.state_ns[STATUS_STATE_BOOT] -
@@ -1373,12 +1355,12 @@ test_logtail_random(void **state)
 		report_logtail_init(&t, limits[li]);
 		memset(&r, 0, sizeof r);
 		for (j = 0; j < 600; j++) {
-			n = rng_below(&rng, 4) == 0 ?
-			    (size_t)rng_below(&rng, 2 * limits[li] + 2) :
-			    (size_t)rng_below(&rng, limits[li] / 3 + 2);
+			n = test_rng_below(&rng, 4) == 0 ?
+			    (size_t)test_rng_below(&rng, 2 * limits[li] + 2) :
+			    (size_t)test_rng_below(&rng, limits[li] / 3 + 2);
 			if (n > sizeof chunk)
 				n = sizeof chunk;
-			both_add(&t, &r, chunk + rng_below(&rng, 10), n > 9 ?
+			both_add(&t, &r, chunk + test_rng_below(&rng, 10), n > 9 ?
 			    n - 9 : n);
 			check_tail(&t, &r, 0);
 		}

@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
 	build-essential cmake pkg-config
-	libuv1-dev libcjson-dev libinih-dev libcmocka-dev
+	libuv1-dev libcjson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev
+	openssl
 	python3 procps
 )
 

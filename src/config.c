@@ -193,6 +193,45 @@ static const struct config_option config_table[] = {
 	    .help = "File holding the bearer token, re-read when it changes; "
 		"set this or auth_token, not both.",
 	    .offset = CONFIG_FIELD(report_auth_token_file) },
+	{ .section = "report", .key = "timeout", .type = CONFIG_DURATION,
+	    .def = "10s", .min = 100 * CONFIG_MS, .max = 10 * CONFIG_M,
+	    .flags = CONFIG_RELOADABLE,
+	    .help = "Longest time one POST may take, connecting included; "
+		"a slower one counts as failed and is retried.",
+	    .offset = CONFIG_FIELD(report_timeout) },
+	{ .section = "report", .key = "ca_file", .type = CONFIG_STRING,
+	    .def = "", .flags = CONFIG_RELOADABLE,
+	    .help = "PEM file of the CA that signs the report server's "
+		"certificate; empty uses the system's CAs.",
+	    .offset = CONFIG_FIELD(report_ca_file) },
+	{ .section = "report", .key = "retry_base", .type = CONFIG_DURATION,
+	    .def = "250ms", .min = CONFIG_MS, .max = CONFIG_H,
+	    .flags = CONFIG_RELOADABLE,
+	    .help = "Delay before the first retry of a failed report; each "
+		"further retry waits about twice as long.",
+	    .offset = CONFIG_FIELD(report_retry_base) },
+	{ .section = "report", .key = "retry_max", .type = CONFIG_DURATION,
+	    .def = "30s", .min = CONFIG_MS, .max = CONFIG_D,
+	    .flags = CONFIG_RELOADABLE,
+	    .help = "Longest delay between two attempts, and the pause after "
+		"a cycle of max_attempts failures.",
+	    .offset = CONFIG_FIELD(report_retry_max) },
+	{ .section = "report", .key = "max_attempts", .type = CONFIG_INT,
+	    .def = "8", .min = 1, .max = 1000, .flags = CONFIG_RELOADABLE,
+	    .help = "Attempts per retry cycle before a report waits retry_max "
+		"and starts a new cycle.",
+	    .offset = CONFIG_FIELD(report_max_attempts) },
+	{ .section = "report", .key = "max_pending", .type = CONFIG_INT,
+	    .def = "5760", .min = 1, .max = 10000000,
+	    .flags = CONFIG_RELOADABLE,
+	    .help = "Most undelivered reports kept per kind; beyond it the "
+		"oldest is dropped and counted.",
+	    .offset = CONFIG_FIELD(report_max_pending) },
+	{ .section = "report", .key = "spool_dir", .type = CONFIG_STRING,
+	    .def = "",
+	    .help = "Directory where each report is written before its first "
+		"send and kept until delivered; empty keeps them in memory.",
+	    .offset = CONFIG_FIELD(report_spool_dir) },
 
 	/* [identity] */
 	{ .section = "identity", .key = "instance_id", .type = CONFIG_STRING,
@@ -1750,6 +1789,12 @@ config_validate(const struct config *c, struct config_error *err)
 		config_error_set(err, "configuration: [report] auth_token and "
 		    "auth_token_file are both set: set one of "
 		    "report.auth_token, report.auth_token_file");
+		return -1;
+	}
+	if (c->report_retry_base > c->report_retry_max) {
+		config_error_set(err, "configuration: [report] retry_base is "
+		    "longer than retry_max: set report.retry_base <= "
+		    "report.retry_max");
 		return -1;
 	}
 	return 0;

@@ -94,6 +94,13 @@ struct config {
 	char *report_setup_run_url;
 	char *report_auth_token;
 	char *report_auth_token_file;
+	int64_t report_timeout;			/* ns */
+	char *report_ca_file;
+	int64_t report_retry_base;		/* ns */
+	int64_t report_retry_max;		/* ns */
+	int64_t report_max_attempts;
+	int64_t report_max_pending;
+	char *report_spool_dir;
 
 	/* [identity] */
 	char *identity_instance_id;	/* "" = POD_NAME, else the hostname */

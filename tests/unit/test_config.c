@@ -130,7 +130,7 @@ test_table_shape(void **state)
 	size_t n, i, j;
 
 	t = config_options(&n);
-	assert_int_equal(n, 29);
+	assert_int_equal(n, 36);
 	for (i = 0; i < n; i++) {
 		o = &t[i];
 		assert_non_null(o->def);
@@ -189,6 +189,12 @@ test_defaults(void **state)
 	assert_int_equal(c.monitor_shutdown_grace, 5 * NS_S);
 	assert_string_equal(c.monitor_scheduled_at, "");
 	assert_string_equal(c.report_auth_token, "");
+	assert_int_equal(c.report_timeout, 10 * NS_S);
+	assert_int_equal(c.report_retry_base, 250 * NS_MS);
+	assert_int_equal(c.report_retry_max, 30 * NS_S);
+	assert_int_equal(c.report_max_attempts, 8);
+	assert_int_equal(c.report_max_pending, 5760);
+	assert_string_equal(c.report_spool_dir, "");
 	assert_int_equal(c.identity_compute_unit_count, 1);
 	assert_int_equal(c.instance_metadata.len, 0);
 	assert_int_equal(c.runtime_metadata.len, 0);
@@ -228,6 +234,13 @@ test_format_defaults(void **state)
 	    "setup_run_url =\n"
 	    "auth_token =\n"
 	    "auth_token_file =\n"
+	    "timeout = 10s\n"
+	    "ca_file =\n"
+	    "retry_base = 250ms\n"
+	    "retry_max = 30s\n"
+	    "max_attempts = 8\n"
+	    "max_pending = 5760\n"
+	    "spool_dir =\n"
 	    "\n"
 	    "[identity]\n"
 	    "instance_id =\n"

@@ -1866,6 +1866,79 @@ config_format(const struct config *c)
 	return b.p;
 }
 
+/* Reference */
+
+static const char *const config_type_names[] = {
+	[CONFIG_STRING] = "string", [CONFIG_INT] = "integer",
+	[CONFIG_BOOL] = "boolean", [CONFIG_DURATION] = "duration",
+	[CONFIG_SIZE] = "size", [CONFIG_MODE] = "mode", [CONFIG_ENUM] = "enum",
+	[CONFIG_TIME] = "time",
+};
+
+/* Markdown table cell text: a '|' would end the cell. */
+static void
+config_buf_cell(struct config_buf *b, const char *s)
+{
+	for (; *s != '\0'; s++)
+		config_buf_addn(b, *s == '|' ? "\\|" : s, *s == '|' ? 2 : 1);
+}
+
+static void
+config_reference_row(struct config_buf *b, const struct config_option *o)
+{
+	char text[512];
+
+	config_buf_add(b, "| `");
+	config_buf_add(b, o->key);
+	config_buf_add(b, "` | ");
+	config_buf_add(b, config_type_names[o->type]);
+	if (o->flags & CONFIG_SECRET)
+		config_buf_add(b, ", secret");
+	config_buf_add(b, " | ");
+	if (o->def[0] == '\0')
+		config_buf_add(b, "(empty)");
+	else {
+		config_buf_add(b, "`");
+		config_buf_cell(b, o->def);
+		config_buf_add(b, "`");
+	}
+	config_buf_add(b, " | ");
+	config_allowed(o, text, sizeof text);
+	config_buf_cell(b, text);
+	config_buf_add(b, o->flags & CONFIG_RELOADABLE ? " | yes | `" :
+	    " | no | `");
+	config_env_name(o->section, o->key, text, sizeof text);
+	config_buf_add(b, text);
+	config_buf_add(b, "`");
+	if (o->env_seed != NULL) {
+		config_buf_add(b, ", seed `");
+		config_buf_add(b, o->env_seed);
+		config_buf_add(b, "`");
+	}
+	config_buf_add(b, " | ");
+	config_buf_cell(b, o->help);
+	config_buf_add(b, " |\n");
+}
+
+char *
+config_reference(void)
+{
+	struct config_buf b = { NULL, 0, 0 };
+	size_t i;
+
+	for (i = 0; i < CONFIG_NROWS; i++) {
+		if (i == 0 ||
+		    strcmp(config_table[i].section, config_table[i - 1].section)) {
+			config_buf_add(&b, i == 0 ? "### [" : "\n### [");
+			config_buf_add(&b, config_table[i].section);
+			config_buf_add(&b, "]\n\n| key | type | default | allowed | "
+			    "reload | env | help |\n|---|---|---|---|---|---|---|\n");
+		}
+		config_reference_row(&b, &config_table[i]);
+	}
+	return b.p;
+}
+
 /* Reload */
 
 static int

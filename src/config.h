@@ -162,6 +162,13 @@ int config_validate(const struct config *c, struct config_error *err);
  */
 char *config_format(const struct config *c);
 
+/*
+ * The key reference of docs/configuration.md, as Markdown: one table per
+ * section, one row per option (type, default, what is allowed, reload,
+ * env names, help), all read from the option table. Free the result.
+ */
+char *config_reference(void);
+
 /* The value of one option as it would be written (secrets as ***). */
 char *config_value_format(const struct config *c,
     const struct config_option *opt, int redact);

@@ -31,6 +31,8 @@ main_usage(FILE *f)
 	    "      --check-config    validate, print the effective "
 	    "configuration\n"
 	    "                        (secrets as ***) and exit\n"
+	    "      --config-reference  print the key reference of\n"
+	    "                        docs/configuration.md (Markdown) and exit\n"
 	    "  -V, --version         print the version and exit\n"
 	    "  -h, --help            this text\n"
 	    "\n"
@@ -38,6 +40,18 @@ main_usage(FILE *f)
 	    "PODPULSE_<SECTION>_<KEY>. Signals: SIGTERM/SIGINT shut down\n"
 	    "cleanly, SIGHUP reloads the configuration.\n",
 	    DAEMON_DEFAULT_CONFIG);
+}
+
+/* The key reference that docs/configuration.md embeds. */
+static int
+main_config_reference(void)
+{
+	char *text;
+
+	text = config_reference();
+	fputs(text, stdout);
+	free(text);
+	return 0;
 }
 
 /* Parse argv into args; returns -1 to go on, or the exit status. */
@@ -49,6 +63,7 @@ main_args_parse(int argc, char **argv, struct daemon_args *args,
 		{ "config", required_argument, NULL, 'c' },
 		{ "set", required_argument, NULL, 'o' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "config-reference", no_argument, NULL, 'R' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -70,6 +85,8 @@ main_args_parse(int argc, char **argv, struct daemon_args *args,
 		case 'V':
 			printf("podpulse %s\n", PODPULSE_VERSION);
 			return 0;
+		case 'R':
+			return main_config_reference();
 		case 'h':
 			main_usage(stdout);
 			return 0;

@@ -591,9 +591,23 @@ outbox_maybe_closed(struct outbox *o)
 void
 outbox_close(struct outbox *o, void (*cb)(void *arg), void *arg)
 {
+	struct outbox_queue *q;
+	size_t i;
+
 	o->closing = 1;
 	o->closed_cb = cb;
 	o->closed_arg = arg;
+	/*
+	 * A queue waiting out a long backoff would never try again within
+	 * the shutdown grace: try each once now, then back off as usual.
+	 */
+	for (i = 0; i < REPORTER_KINDS; i++) {
+		q = &o->queues[i];
+		if (uv_is_active((uv_handle_t *)&q->timer)) {
+			uv_timer_stop(&q->timer);
+			outbox_kick(q);
+		}
+	}
 	outbox_maybe_closed(o);
 }
 

@@ -5,6 +5,7 @@ Each request takes the next action of the script (then the default, 200):
   ("status", code, {"Retry-After": "1"}) with headers
   ("status", code, headers, body)        and a body
   ("hang", seconds)                      read the request, answer nothing for a while
+  a callable                             called at the request, returns one of the above
 Every request is recorded (path, headers, body, monotonic time) before it is
 answered, so tests can count attempts and compare exact bytes.
 """
@@ -32,7 +33,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         rx = self.server.receiver
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
-        action = rx._record(self.path, self.headers, body)
+        action = rx._record(self.path, self.headers, body, self.client_address)
         kind = action[0]
         if kind == "hang":
             rx.release.wait(action[1])
@@ -93,13 +94,13 @@ class Receiver:
             self.server = None
         self.release.set()
 
-    def _record(self, path, headers, body):
+    def _record(self, path, headers, body, peer):
         with self.cond:
             self.requests.append({"path": path, "headers": dict(headers.items()),
-                                  "body": body, "t": time.monotonic()})
+                                  "body": body, "t": time.monotonic(), "peer": peer})
             action = self.script.pop(0) if self.script else ("status", 200)
             self.cond.notify_all()
-            return action
+            return action() if callable(action) else action
 
     def snapshot(self):
         with self.cond:

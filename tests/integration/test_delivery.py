@@ -80,6 +80,38 @@ def test_503_is_retried_then_delivered(workdir):
         rx.stop()
 
 
+def test_connection_is_reused(workdir):
+    rx = Receiver().start()
+    try:
+        d = daemon(workdir, ini(rx, monitor="report_interval = 100ms\n"))
+        reqs = rx.wait_requests(4)
+        assert d.stop() == 0
+        peers = set(r["peer"] for r in reqs)
+        assert len(peers) == 1, "one keep-alive connection for all reports: %s" % peers
+    finally:
+        rx.stop()
+
+
+def test_shutdown_tries_a_backed_off_report_at_once(workdir):
+    rx = Receiver().start()
+    rx.script = [("status", 503)]
+    try:
+        d = daemon(workdir, ini(rx, "retry_base = 1h\nretry_max = 1h\n",
+                                monitor="report_interval = 1h\nshutdown_grace = 10s\n"))
+        c = Client(d.socket_path)
+        c.send("setup start")
+        c.send("setup done ready")
+        rx.wait_requests(1)
+        d.wait_log("retrying")
+        assert d.stop() == 0
+        reqs = rx.snapshot()
+        # The two kinds are independent queues: compare without their order.
+        assert sorted(keys(reqs)) == ["pod-a:instance_state:0", "pod-a:setup_run:0",
+                                      "pod-a:setup_run:0"], keys(reqs)
+    finally:
+        rx.stop()
+
+
 def test_429_retry_after_is_honoured(workdir):
     rx = Receiver().start()
     rx.script = [("status", 429, {"Retry-After": "1"})]
@@ -96,8 +128,10 @@ def test_429_retry_after_is_honoured(workdir):
 
 def test_429_retry_after_http_date(workdir):
     rx = Receiver().start()
-    when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 2))
-    rx.script = [("status", 429, {"Retry-After": when})]
+    def later():  # built at the request, so a slow start cannot eat the wait
+        when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 2))
+        return ("status", 429, {"Retry-After": when})
+    rx.script = [later]
     try:
         d = daemon(workdir, ini(rx, FAST_RETRY))
         assert d.stop() == 0

@@ -15,6 +15,8 @@
 #include <uv.h>
 
 #include "engine.h"
+#include "http_client.h"
+#include "outbox.h"
 #include "log.h"
 #include "report.h"
 #include "reporter.h"
@@ -277,7 +279,6 @@ daemon_on_interval(void *arg, const struct monitor_interval *iv)
 
 	reporter_submit(&d->reporter, REPORTER_INSTANCE_STATE,
 	    report_instance_state(&d->identity.id, &d->engine.clock, iv));
-	d->engine.reports_pending = reporter_pending(&d->reporter);
 }
 
 static void
@@ -295,7 +296,6 @@ daemon_on_setup(void *arg, enum status_setup status, int late)
 	reporter_submit(&d->reporter, REPORTER_SETUP_RUN,
 	    engine_setup_report(&d->engine, &d->identity.id,
 	    d->identity.has_scheduled_at, d->identity.scheduled_at_ms));
-	d->engine.reports_pending = reporter_pending(&d->reporter);
 }
 
 static void
@@ -359,14 +359,18 @@ static void
 daemon_stop_cb(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
+	size_t lost;
 
 	if (!d->shutting_down) {
 		daemon_shutdown(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		return;
 	}
-	log_warn("second signal: exiting without waiting", "reports_queued",
-	    LOG_NUM(reporter_pending(&d->reporter)));
-	exit(reporter_pending(&d->reporter) == 0 ? 0 : 1);
+	lost = outbox_unspooled(&d->reporter.outbox) + d->reporter.writes;
+	log_warn("second signal: exiting without waiting", "reports_pending",
+	    LOG_NUM(reporter_pending(&d->reporter)), "reports_lost",
+	    LOG_NUM(lost));
+	/* Everything pending is already in the spool, if there is one. */
+	exit(lost == 0 ? 0 : 1);
 }
 
 static void
@@ -379,6 +383,7 @@ daemon_apply(struct daemon *d)
 	daemon_engine_options(&d->cfg, &o);
 	engine_options_set(&d->engine, &o);
 	daemon_identity_build(d);
+	d->reporter.instance_id = d->identity.id.instance_id;
 }
 
 static void
@@ -525,15 +530,39 @@ daemon_init_handles(struct daemon *d)
 static void
 daemon_log_started(const struct daemon *d)
 {
-	if (d->cfg.report_instance_state_url[0] != '\0' ||
-	    d->cfg.report_setup_run_url[0] != '\0')
-		log_warn("report URLs are set, but this version has no HTTP "
-		    "delivery yet; reports go to stdout");
 	log_info("podpulse started", "version", PODPULSE_VERSION, "socket",
 	    d->cfg.socket_path, "report_interval_ms",
 	    LOG_NUM(d->cfg.monitor_report_interval / 1000000), "run_id",
 	    d->engine.run_id, "instance_id", d->identity.id.instance_id,
 	    "pid", LOG_NUM(getpid()));
+}
+
+/* Checks of the report settings that need more than the option table. */
+static int
+daemon_report_check(const struct config *c)
+{
+	const char *urls[] = { c->report_instance_state_url,
+		c->report_setup_run_url };
+	const char *keys[] = { "report.instance_state_url",
+		"report.setup_run_url" };
+	char why[256];
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (*urls[i] != '\0' &&
+		    http_client_url_check(urls[i], why, sizeof why) != 0) {
+			log_error("bad report URL", "key", keys[i], "error",
+			    why);
+			return 2;
+		}
+	}
+	if (*c->report_auth_token_file != '\0' &&
+	    outbox_token_check(c->report_auth_token_file, why,
+	    sizeof why) != 0) {
+		log_error("bad report token", "error", why);
+		return 2;
+	}
+	return 0;
 }
 
 static void
@@ -552,10 +581,13 @@ daemon_finish(struct daemon *d)
 		uv_walk(&d->loop, daemon_walk_cb, NULL);
 		status = 1;
 	}
-	log_info("stopped", "instance_reports",
-	    LOG_NUM(d->reporter.delivered[REPORTER_INSTANCE_STATE]),
-	    "dropped", LOG_NUM(d->reporter.dropped[REPORTER_INSTANCE_STATE] +
-	    d->reporter.dropped[REPORTER_SETUP_RUN]));
+	log_info("stopped", "instance_reports", LOG_NUM(d->reporter.counters.
+	    total[REPORTER_INSTANCE_STATE][DELIVERY_DELIVERED]), "dropped",
+	    LOG_NUM(d->reporter.counters.total[REPORTER_INSTANCE_STATE]
+	    [DELIVERY_DROPPED] + d->reporter.counters.total[REPORTER_SETUP_RUN]
+	    [DELIVERY_DROPPED]), "rejected", LOG_NUM(d->reporter.counters.
+	    total[REPORTER_INSTANCE_STATE][DELIVERY_REJECTED] +
+	    d->reporter.counters.total[REPORTER_SETUP_RUN][DELIVERY_REJECTED]));
 	engine_free(&d->engine);
 	free(d->identity.instance_metadata);
 	free(d->identity.runtime_metadata);
@@ -567,6 +599,7 @@ int
 daemon_run(const struct daemon_args *args, struct config *c)
 {
 	struct daemon *d;
+	char err[512];
 	int status;
 
 	d = xcalloc(1, sizeof(*d));
@@ -575,15 +608,31 @@ daemon_run(const struct daemon_args *args, struct config *c)
 	log_setup((enum log_level)d->cfg.log_level,
 	    d->cfg.log_format == CONFIG_LOG_TEXT);
 	signal(SIGPIPE, SIG_IGN);
-	status = daemon_socket_check(&d->cfg);
+	if (http_client_global_init() != 0) {
+		log_error("cannot initialise libcurl");
+		config_free(&d->cfg);
+		free(d);
+		return 1;
+	}
+	status = daemon_report_check(&d->cfg);
+	if (status == 0)
+		status = daemon_socket_check(&d->cfg);
 	if (status != 0) {
+		http_client_global_cleanup();
 		config_free(&d->cfg);
 		free(d);
 		return status;
 	}
 	uv_loop_init(&d->loop);
 	daemon_init_engine(d);
-	reporter_init(&d->reporter, &d->loop);
+	if (reporter_init(&d->reporter, &d->loop, &d->cfg, err,
+	    sizeof err) != 0) {
+		log_error("cannot start report delivery", "error", err);
+		exit(2);
+	}
+	d->reporter.instance_id = d->identity.id.instance_id;
+	d->reporter.pending_out = &d->engine.reports_pending;
+	d->engine.reports_pending = reporter_pending(&d->reporter);
 	if (daemon_start_socket(d) != 0)
 		exit(1);
 	daemon_init_handles(d);
@@ -591,5 +640,6 @@ daemon_run(const struct daemon_args *args, struct config *c)
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	status = daemon_finish(d);
 	free(d);
+	http_client_global_cleanup();
 	return status;
 }

@@ -11,10 +11,6 @@
 #include "log.h"
 #include "xmalloc.h"
 
-static const char *const reporter_kind_names[REPORTER_KINDS] = {
-	"instance_state", "setup_run"
-};
-
 struct reporter_write {
 	uv_write_t req;
 	struct reporter *reporter;
@@ -23,13 +19,23 @@ struct reporter_write {
 	char line[];
 };
 
+static void reporter_changed(void *arg);
+
 int
-reporter_init(struct reporter *r, uv_loop_t *loop)
+reporter_init(struct reporter *r, uv_loop_t *loop, const struct config *cfg,
+    char *err, size_t size)
 {
 	int r1;
 
 	memset(r, 0, sizeof(*r));
 	r->loop = loop;
+	r->cfg = cfg;
+	r->instance_id = "";
+	if (outbox_init(&r->outbox, loop, cfg, &r->counters, err, size) != 0)
+		return -1;
+	r->outbox.changed_cb = reporter_changed;
+	r->outbox.changed_arg = r;
+	reporter_changed(r);
 	switch (uv_guess_handle(STDOUT_FILENO)) {
 	case UV_TTY:
 		r1 = uv_tty_init(loop, &r->out.tty, STDOUT_FILENO, 0);
@@ -59,7 +65,7 @@ reporter_line(enum reporter_kind kind, cJSON *body, size_t *len)
 {
 	char *text, *line;
 	size_t tlen, klen;
-	const char *name = reporter_kind_names[kind];
+	const char *name = delivery_kind_name(kind);
 
 	text = cJSON_PrintUnformatted(body);
 	tlen = strlen(text);
@@ -80,27 +86,41 @@ reporter_line(enum reporter_kind kind, cJSON *body, size_t *len)
 	return line;
 }
 
+/* Keep the pending count where the engine's state and metrics read it. */
 static void
-reporter_maybe_close(struct reporter *r);
+reporter_changed(void *arg)
+{
+	struct reporter *r = arg;
+
+	r->counters.pending = reporter_pending(r);
+	if (r->pending_out != NULL)
+		*r->pending_out = (size_t)r->counters.pending;
+}
+
+/* One of the two sinks is closed; the last one ends the reporter. */
+static void
+reporter_part_closed(void *arg)
+{
+	struct reporter *r = arg;
+
+	if (--r->parts_open == 0 && r->drained_cb != NULL)
+		r->drained_cb(r->drained_arg);
+}
 
 static void
 reporter_close_cb(uv_handle_t *handle)
 {
-	struct reporter *r = handle->data;
-
-	if (r->drained_cb != NULL)
-		r->drained_cb(r->drained_arg);
+	reporter_part_closed(handle->data);
 }
 
 static void
 reporter_maybe_close(struct reporter *r)
 {
-	if (!r->closing || r->writes > 0)
+	if (!r->closing || r->writes > 0 || r->stdout_closed)
 		return;
+	r->stdout_closed = 1;
 	if (!r->stream) {
-		if (r->drained_cb != NULL)
-			r->drained_cb(r->drained_arg);
-		r->drained_cb = NULL;
+		reporter_part_closed(r);
 		return;
 	}
 	if (!uv_is_closing((uv_handle_t *)&r->out.pipe))
@@ -116,13 +136,14 @@ reporter_write_cb(uv_write_t *req, int status)
 	r->writes--;
 	r->queued -= w->len;
 	if (status == 0)
-		r->delivered[w->kind]++;
+		r->counters.total[w->kind][DELIVERY_DELIVERED]++;
 	else {
-		r->dropped[w->kind]++;
+		r->counters.total[w->kind][DELIVERY_DROPPED]++;
 		log_error("report not written to stdout", "kind",
-		    reporter_kind_names[w->kind], "error", uv_strerror(status));
+		    delivery_kind_name(w->kind), "error", uv_strerror(status));
 	}
 	free(w);
+	reporter_changed(r);
 	reporter_maybe_close(r);
 }
 
@@ -147,8 +168,8 @@ reporter_write_direct(const char *line, size_t len)
 static void
 reporter_drop(struct reporter *r, enum reporter_kind kind, const char *why)
 {
-	r->dropped[kind]++;
-	log_error("report dropped", "kind", reporter_kind_names[kind],
+	r->counters.total[kind][DELIVERY_DROPPED]++;
+	log_error("report dropped", "kind", delivery_kind_name(kind),
 	    "reason", why);
 }
 
@@ -179,27 +200,59 @@ reporter_submit_stream(struct reporter *r, enum reporter_kind kind,
 	r->queued += len;
 }
 
+static const char *
+reporter_url(const struct reporter *r, enum reporter_kind kind)
+{
+	return kind == REPORTER_INSTANCE_STATE ?
+	    r->cfg->report_instance_state_url : r->cfg->report_setup_run_url;
+}
+
+/* Over HTTP: Idempotency-Key "<instance_id>:<kind>:<sequence>". */
+static void
+reporter_submit_http(struct reporter *r, enum reporter_kind kind,
+    cJSON *body)
+{
+	const cJSON *seq;
+	char *key, *text;
+	double n = 0;
+
+	seq = cJSON_GetObjectItemCaseSensitive(body, "sequence");
+	if (cJSON_IsNumber(seq))
+		n = seq->valuedouble;
+	xasprintf(&key, "%s:%s:%.0f", r->instance_id, delivery_kind_name(kind),
+	    n);
+	text = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);
+	outbox_submit(&r->outbox, kind, key, text, strlen(text));
+	free(key);
+}
+
 void
 reporter_submit(struct reporter *r, enum reporter_kind kind, cJSON *body)
 {
 	char *line;
 	size_t len;
 
+	if (*reporter_url(r, kind) != '\0') {
+		reporter_submit_http(r, kind, body);
+		return;
+	}
 	line = reporter_line(kind, body, &len);
 	cJSON_Delete(body);
 	if (r->stream && !uv_is_closing((uv_handle_t *)&r->out.pipe))
 		reporter_submit_stream(r, kind, line, len);
 	else if (reporter_write_direct(line, len) == 0)
-		r->delivered[kind]++;
+		r->counters.total[kind][DELIVERY_DELIVERED]++;
 	else
 		reporter_drop(r, kind, "stdout write failed");
 	free(line);
+	reporter_changed(r);
 }
 
 size_t
 reporter_pending(const struct reporter *r)
 {
-	return r->writes;
+	return r->writes + outbox_pending(&r->outbox);
 }
 
 void
@@ -208,12 +261,15 @@ reporter_close(struct reporter *r, void (*cb)(void *arg), void *arg)
 	r->closing = 1;
 	r->drained_cb = cb;
 	r->drained_arg = arg;
+	r->parts_open = 2;
+	outbox_close(&r->outbox, reporter_part_closed, r);
 	reporter_maybe_close(r);
 }
 
 void
 reporter_abort(struct reporter *r)
 {
+	outbox_abort(&r->outbox);
 	if (!r->stream || r->writes == 0)
 		return;
 	log_error("shutdown grace elapsed; reports still queued for stdout "

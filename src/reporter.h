@@ -1,11 +1,13 @@
 /*
  * reporter -- where finished reports go.
  *
- * This version has one sink: standard output, one JSON line per report
+ * Two sinks. A kind with a URL (report.instance_state_url,
+ * report.setup_run_url) goes over HTTP(S) through the outbox (outbox.h:
+ * retry, spool, Idempotency-Key "<instance_id>:<kind>:<sequence>").
+ * A kind without one goes to standard output, one JSON line per report
  * with a leading "kind" field ({"kind":"instance_state",...} or
  * {"kind":"setup_run",...}), so the daemon is useful with no backend.
- * Delivery over HTTP comes in a later version behind the same
- * reporter_submit().
+ * Both count into one struct delivery_counters.
  *
  * Standard output never blocks the loop: a pipe or a terminal is written
  * through a libuv stream; a regular file (or /dev/null) is written
@@ -22,10 +24,11 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#define REPORTER_QUEUE_MAX (16u * 1024 * 1024)
+#include "config.h"
+#include "delivery.h"
+#include "outbox.h"
 
-enum reporter_kind { REPORTER_INSTANCE_STATE, REPORTER_SETUP_RUN,
-	REPORTER_KINDS };
+#define REPORTER_QUEUE_MAX (16u * 1024 * 1024)
 
 struct reporter {
 	uv_loop_t *loop;
@@ -35,15 +38,25 @@ struct reporter {
 	} out;
 	int stream;		/* 1: out is a libuv stream; 0: direct writes */
 	int closing;
+	int stdout_closed;	/* its close has started */
 	size_t queued;		/* bytes handed to uv_write, not yet written */
 	size_t writes;		/* uv_write requests in flight */
-	uint64_t delivered[REPORTER_KINDS];
-	uint64_t dropped[REPORTER_KINDS];
+	int parts_open;		/* stdout sink and outbox not yet closed */
+	const struct config *cfg;
+	const char *instance_id;	/* for Idempotency-Key; set by owner */
+	size_t *pending_out;	/* mirrored here at every change, or NULL */
+	struct delivery_counters counters;
+	struct outbox outbox;
 	void (*drained_cb)(void *arg);
 	void *drained_arg;
 };
 
-int reporter_init(struct reporter *r, uv_loop_t *loop);
+/*
+ * Open both sinks; cfg is the daemon's and read at each send. 0, or -1
+ * with err set (spool directory unusable: the daemon exits 2).
+ */
+int reporter_init(struct reporter *r, uv_loop_t *loop,
+    const struct config *cfg, char *err, size_t size);
 
 /* Emit a report; takes ownership of body. */
 void reporter_submit(struct reporter *r, enum reporter_kind kind, cJSON *body);

@@ -17,5 +17,7 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+int xasprintf(char **out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -151,6 +151,13 @@ class Daemon:
             t.join(5)
         return code
 
+    def wait_exit(self, timeout=10.0):
+        """Wait for a daemon that exits by itself; its output is then all read."""
+        code = self.proc.wait(timeout)
+        for t in self.readers:
+            t.join(5)
+        return code
+
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()

@@ -49,7 +49,7 @@ def test_live_socket_refuses_second_instance(workdir):
     first = daemon(workdir)
     second = daemon(workdir, start=False)
     second.start(wait=False)
-    code = second.proc.wait(10)
+    code = second.wait_exit(10)
     assert code == 1, code
     assert any("another podpulse listens" in l for l in second.log_lines()), second.log_lines()
     # The first one is untouched.
@@ -63,7 +63,7 @@ def test_regular_file_is_left_alone(workdir):
         f.write("precious")
     d = daemon(workdir, start=False)
     d.start(wait=False)
-    assert d.proc.wait(10) == 2
+    assert d.wait_exit(10) == 2
     with open(path) as f:
         assert f.read() == "precious"
     assert any("not a socket" in l for l in d.log_lines()), d.log_lines()
@@ -78,7 +78,7 @@ def test_socket_mode(workdir):
 def test_bad_config_exits_2_naming_file_line_key(workdir):
     d = daemon(workdir, "[monitor]\nreport_interval = 15x\n", start=False)
     d.start(wait=False)
-    assert d.proc.wait(10) == 2
+    assert d.wait_exit(10) == 2
     d.stop()
     err = "\n".join(d.log_lines())
     assert "podpulse.ini:" in err and "report_interval" in err, err

@@ -5,8 +5,8 @@ set -euo pipefail
 
 packages=(
 	build-essential cmake pkg-config
-	libuv1-dev libcjson-dev libinih-dev libcmocka-dev
-	python3 procps
+	libuv1-dev libcjson-dev libinih-dev libcmocka-dev libmicrohttpd-dev
+	python3 procps prometheus
 )
 
 missing=()

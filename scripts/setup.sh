@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config
 	libuv1-dev libcjson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev
-	openssl dpkg-dev python3-yaml prometheus
+	libmicrohttpd-dev openssl dpkg-dev python3-yaml prometheus
 	python3 procps
 )
 

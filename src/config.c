@@ -42,6 +42,7 @@
 #include <sys/un.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -168,6 +169,14 @@ static const struct config_option config_table[] = {
 		"fields of the setup report; empty when unknown.",
 	    .offset = CONFIG_FIELD(monitor_scheduled_at) },
 
+	{ .section = "monitor", .key = "max_concurrency", .type = CONFIG_INT,
+	    .def = "0", .min = 0, .max = 10000000,
+	    .flags = CONFIG_RELOADABLE,
+	    .help = "Concurrency the model server is built for, so that "
+		"podpulse_full_fraction can say how long it ran full; 0 "
+		"leaves it unset.",
+	    .offset = CONFIG_FIELD(monitor_max_concurrency) },
+
 	/* [report] */
 	{ .section = "report", .key = "instance_state_url",
 	    .type = CONFIG_STRING, .def = "",
@@ -279,6 +288,35 @@ static const struct config_option config_table[] = {
 	    .help = "Kubernetes node the pod runs on, reported in "
 		"instance_metadata.",
 	    .offset = CONFIG_FIELD(identity_node_name) },
+
+	/* [http] */
+	{ .section = "http", .key = "listen", .type = CONFIG_STRING,
+	    .def = "0.0.0.0:9464",
+	    .help = "Address of the HTTP endpoint (metrics, probes, state, "
+		"download intake) as host:port or [v6]:port; empty disables "
+		"it.",
+	    .offset = CONFIG_FIELD(http_listen) },
+	{ .section = "http", .key = "max_connections", .type = CONFIG_INT,
+	    .def = "64", .min = 1, .max = 10000,
+	    .help = "Most HTTP connections at once; more are refused.",
+	    .offset = CONFIG_FIELD(http_max_connections) },
+	{ .section = "http", .key = "connection_timeout",
+	    .type = CONFIG_DURATION, .def = "10s", .min = CONFIG_S,
+	    .max = CONFIG_H,
+	    .help = "Time an HTTP connection may stay silent (idle, or "
+		"sending its request too slowly) before it is closed.",
+	    .offset = CONFIG_FIELD(http_connection_timeout) },
+	{ .section = "http", .key = "max_body", .type = CONFIG_SIZE,
+	    .def = "64KiB", .min = CONFIG_KIB, .max = 16 * CONFIG_MIB,
+	    .help = "Largest request body accepted; a larger one is "
+		"answered with 413.",
+	    .offset = CONFIG_FIELD(http_max_body) },
+	{ .section = "http", .key = "download_metrics_rps",
+	    .type = CONFIG_INT, .def = "100", .min = 1, .max = 1000000,
+	    .flags = CONFIG_RELOADABLE,
+	    .help = "Requests per second the download-metrics intake "
+		"(POST /metrics) accepts; more are answered with 429.",
+	    .offset = CONFIG_FIELD(http_download_metrics_rps) },
 };
 #define CONFIG_NROWS (sizeof config_table / sizeof config_table[0])
 
@@ -302,6 +340,7 @@ struct config_check {
 static const char *config_check_socket_path(const char *);
 static const char *config_check_url(const char *);
 static const char *config_check_token(const char *);
+static const char *config_check_listen(const char *);
 
 static const struct config_check config_checks[] = {
 	{ CONFIG_FIELD(socket_path), config_check_socket_path,
@@ -313,6 +352,8 @@ static const struct config_check config_checks[] = {
 	    "empty or a URL starting with http:// or https://" },
 	{ CONFIG_FIELD(report_auth_token), config_check_token,
 	    "printable ASCII without spaces, as it goes into an HTTP header" },
+	{ CONFIG_FIELD(http_listen), config_check_listen,
+	    "empty, host:port or [v6]:port with a port of 1..65535" },
 };
 #define CONFIG_NCHECKS (sizeof config_checks / sizeof config_checks[0])
 
@@ -1207,6 +1248,19 @@ config_check_url(const char *s)
 }
 
 static const char *
+config_check_listen(const char *s)
+{
+	char host[CONFIG_LISTEN_HOST_MAX];
+	int port;
+
+	if (*s == '\0')
+		return NULL;
+	if (config_listen_parse(s, host, sizeof host, &port) != 0)
+		return "not host:port or [v6]:port";
+	return NULL;
+}
+
+static const char *
 config_check_token(const char *s)
 {
 	for (; *s != '\0'; s++) {
@@ -1976,4 +2030,40 @@ config_reload_keep(const struct config *old, struct config *fresh)
 		config_buf_add(&b, o->key);
 	}
 	return b.p;
+}
+
+int
+config_listen_parse(const char *s, char *host, size_t size, int *port)
+{
+	const char *colon, *h, *end;
+	size_t len;
+	long p;
+	char *e;
+
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (end == NULL || end[1] != ':')
+			return -1;
+		h = s + 1;
+		len = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)))
+			return -1;
+		h = s;
+		len = (size_t)(colon - s);
+	}
+	if (len == 0 || len >= size || strcspn(h, " \t/[]") < len)
+		return -1;
+	if (colon[1] < '0' || colon[1] > '9')
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &e, 10);
+	if (*e != '\0' || errno != 0 || p < 1 || p > 65535)
+		return -1;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	*port = (int)p;
+	return 0;
 }

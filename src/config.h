@@ -88,6 +88,7 @@ struct config {
 	int64_t monitor_max_in_flight;
 	int64_t monitor_shutdown_grace;		/* ns */
 	char *monitor_scheduled_at;		/* RFC 3339 or "" */
+	int64_t monitor_max_concurrency;	/* 0 = unset */
 
 	/* [report] */
 	char *report_instance_state_url;
@@ -113,6 +114,13 @@ struct config {
 	char *identity_pod_name;
 	char *identity_pod_namespace;
 	char *identity_node_name;
+
+	/* [http] */
+	char *http_listen;			/* "" = disabled */
+	int64_t http_max_connections;
+	int64_t http_connection_timeout;	/* ns */
+	int64_t http_max_body;			/* bytes */
+	int64_t http_download_metrics_rps;
 
 	/* Free-form sections. */
 	struct config_map instance_metadata;
@@ -184,5 +192,12 @@ char *config_reload_keep(const struct config *old, struct config *fresh);
 /* Parse a duration or size as the table does (for the CLI and tests). */
 int config_duration_parse(const char *s, int64_t *ns);
 int config_size_parse(const char *s, int64_t *bytes);
+
+/*
+ * Split a listen address, "host:port" or "[v6]:port", into host (without
+ * brackets) and port. Returns 0, or -1 when s has another shape.
+ */
+#define CONFIG_LISTEN_HOST_MAX 256
+int config_listen_parse(const char *s, char *host, size_t size, int *port);
 
 #endif

@@ -265,3 +265,21 @@ monitor_peek(const struct monitor *m, uint64_t now_ns,
 	out->end_state = state;
 	out->final = 0;
 }
+
+void
+monitor_totals(const struct monitor *m, uint64_t now_ns,
+    double state_s[STATUS_STATE_COUNT], double *level_s)
+{
+	uint64_t dt;
+	int i;
+
+	dt = now_ns > m->last_ns && !m->finished ? now_ns - m->last_ns : 0;
+	for (i = 0; i < STATUS_STATE_COUNT; i++)
+		state_s[i] = (double)m->total_state_ns[i] / 1e9;
+	state_s[monitor_state(m)] += (double)dt / 1e9;
+	/* cur.level_ns is the open interval's part, not yet in the total. */
+	*level_s = m->total_level_s;
+	if (!m->finished)
+		*level_s += ((double)m->cur.level_ns +
+		    (double)m->level * (double)dt) / 1e9;
+}

@@ -115,4 +115,12 @@ uint64_t monitor_next_cut(const struct monitor *m);
 void monitor_peek(const struct monitor *m, uint64_t now_ns,
     struct monitor_interval *out);
 
+/*
+ * Lifetime totals up to now (without changing anything): seconds in each
+ * state, and the integral of the level in level-seconds. What the
+ * podpulse_*_seconds_total counters show at a scrape.
+ */
+void monitor_totals(const struct monitor *m, uint64_t now_ns,
+    double state_s[STATUS_STATE_COUNT], double *level_s);
+
 #endif

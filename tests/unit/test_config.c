@@ -123,6 +123,43 @@ map_get(const struct config_map *m, const char *key)
 
 /* The table and the defaults */
 
+/* http.listen: host:port and [v6]:port, nothing else. */
+static void
+test_listen_parse(void **state)
+{
+	static const char *const bad[] = { "9464", ":9464", "host:",
+		"host:0", "host:65536", "host:12x", "::1:9464", "[::1]9464",
+		"[]:80", "[::1", "a b:80", "h/x:80", "host:-1", NULL };
+	char host[CONFIG_LISTEN_HOST_MAX];
+	struct config_error err;
+	struct config c;
+	int port, i;
+
+	assert_int_equal(config_listen_parse("0.0.0.0:9464", host,
+	    sizeof host, &port), 0);
+	assert_string_equal(host, "0.0.0.0");
+	assert_int_equal(port, 9464);
+	assert_int_equal(config_listen_parse("[::1]:80", host, sizeof host,
+	    &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 80);
+	assert_int_equal(config_listen_parse("localhost:65535", host,
+	    sizeof host, &port), 0);
+	assert_string_equal(host, "localhost");
+	for (i = 0; bad[i] != NULL; i++) {
+		if (config_listen_parse(bad[i], host, sizeof host, &port) == 0)
+			fail_msg("listen \"%s\" accepted as %s port %d",
+			    bad[i], host, port);
+	}
+	config_init(&c);
+	assert_int_equal(config_set(&c, "http", "listen", "9464", "cli",
+	    &err), -1);
+	assert_contains(err.msg, "[http] listen");
+	assert_int_equal(config_set(&c, "http", "listen", "", "cli", &err),
+	    0);
+	config_free(&c);
+}
+
 static void
 test_table_shape(void **state)
 {
@@ -130,7 +167,7 @@ test_table_shape(void **state)
 	size_t n, i, j;
 
 	t = config_options(&n);
-	assert_int_equal(n, 36);
+	assert_int_equal(n, 42);
 	for (i = 0; i < n; i++) {
 		o = &t[i];
 		assert_non_null(o->def);
@@ -228,6 +265,7 @@ test_format_defaults(void **state)
 	    "max_in_flight = 100000\n"
 	    "shutdown_grace = 5s\n"
 	    "scheduled_at =\n"
+	    "max_concurrency = 0\n"
 	    "\n"
 	    "[report]\n"
 	    "instance_state_url =\n"
@@ -253,6 +291,13 @@ test_format_defaults(void **state)
 	    "pod_name =\n"
 	    "pod_namespace =\n"
 	    "node_name =\n"
+	    "\n"
+	    "[http]\n"
+	    "listen = 0.0.0.0:9464\n"
+	    "max_connections = 64\n"
+	    "connection_timeout = 10s\n"
+	    "max_body = 64KiB\n"
+	    "download_metrics_rps = 100\n"
 	    "\n"
 	    "[instance_metadata]\n"
 	    "\n"
@@ -571,20 +616,20 @@ test_ini_structure_errors(void **state)
 	expect_ini_error("[agent]\nlog_level = info\n[montor]\n"
 	    "report_interval = 15s\n",
 	    "podpulse.ini:3: unknown section [montor] (known: agent, socket, "
-	    "monitor, report, identity, instance_metadata, runtime_metadata); "
+	    "monitor, report, identity, http, instance_metadata, runtime_metadata); "
 	    "did you mean [monitor]?");
 	/* Reported at its own line even when it holds no key. */
 	expect_ini_error("[agent]\n\n[nothing]\n",
 	    "podpulse.ini:3: unknown section [nothing] (known: agent, socket, "
-	    "monitor, report, identity, instance_metadata, "
+	    "monitor, report, identity, http, instance_metadata, "
 	    "runtime_metadata)");
 	expect_ini_error("[Agent]\nlog_level = info\n",
 	    "podpulse.ini:1: unknown section [Agent] (known: agent, socket, "
-	    "monitor, report, identity, instance_metadata, runtime_metadata); "
+	    "monitor, report, identity, http, instance_metadata, runtime_metadata); "
 	    "did you mean [agent]? (names are lower case)");
 	expect_ini_error("[]\n",
 	    "podpulse.ini:1: unknown section [] (known: agent, socket, "
-	    "monitor, report, identity, instance_metadata, "
+	    "monitor, report, identity, http, instance_metadata, "
 	    "runtime_metadata)");
 	expect_ini_error("# comment\n[socket]\n; another\n\nmode = 0660\n"
 	    "group = x\npaht = /tmp/x\n",
@@ -627,7 +672,7 @@ test_ini_first_error_wins(void **state)
 	    "(allowed: one of debug, info, warn, error)");
 	expect_ini_error("[nope]\n[agent]\nlog_level = loud\n",
 	    "podpulse.ini:1: unknown section [nope] (known: agent, socket, "
-	    "monitor, report, identity, instance_metadata, "
+	    "monitor, report, identity, http, instance_metadata, "
 	    "runtime_metadata)");
 }
 
@@ -848,7 +893,7 @@ test_env_service_links_ignored(void **state)
 	config_free(&c);
 	expect_env_error(notlink, "env PODPULSE_PORT: unknown "
 	    "variable (expected PODPULSE_<SECTION>_<KEY> with a section of "
-	    "agent, socket, monitor, report, identity, instance_metadata, "
+	    "agent, socket, monitor, report, identity, http, instance_metadata, "
 	    "runtime_metadata)");
 }
 
@@ -867,14 +912,14 @@ test_env_errors(void **state)
 	expect_env_error(typo, "env PODPULSE_MONITOR_REPORT_INTERVL: "
 	    "[monitor] unknown key \"report_intervl\" (known: report_interval, "
 	    "setup_timeout, prediction_timeout, max_in_flight, shutdown_grace, "
-	    "scheduled_at); did you mean \"report_interval\"?");
+	    "scheduled_at, max_concurrency); did you mean \"report_interval\"?");
 	expect_env_error(nosec, "env PODPULSE_MONTOR_REPORT_INTERVAL: unknown "
 	    "variable (expected PODPULSE_<SECTION>_<KEY> with a section of "
-	    "agent, socket, monitor, report, identity, instance_metadata, "
+	    "agent, socket, monitor, report, identity, http, instance_metadata, "
 	    "runtime_metadata)");
 	expect_env_error(lower, "env PODPULSE_agent_log_level: unknown "
 	    "variable (expected PODPULSE_<SECTION>_<KEY> with a section of "
-	    "agent, socket, monitor, report, identity, instance_metadata, "
+	    "agent, socket, monitor, report, identity, http, instance_metadata, "
 	    "runtime_metadata)");
 	expect_env_error(bad, "env PODPULSE_MONITOR_REPORT_INTERVAL: "
 	    "[monitor] report_interval = \"15x\": bad unit \"x\" (allowed: a "
@@ -914,13 +959,13 @@ test_overrides(void **state)
 	    &err), -1);
 	assert_string_equal(err.msg, "command line: [monitor] unknown key "
 	    "\"report_intervl\" (known: report_interval, setup_timeout, "
-	    "prediction_timeout, max_in_flight, shutdown_grace, scheduled_at); "
+	    "prediction_timeout, max_in_flight, shutdown_grace, scheduled_at, max_concurrency); "
 	    "did you mean \"report_interval\"?");
 	assert_int_equal(config_set_override(&c, "scalestate.interval=1s",
 	    &err), -1);
 	assert_string_equal(err.msg, "command line: unknown section "
 	    "[scalestate] (known: agent, socket, monitor, report, identity, "
-	    "instance_metadata, runtime_metadata)");
+	    "http, instance_metadata, runtime_metadata)");
 	assert_int_equal(config_set_override(&c, "monitor.report_interval=1",
 	    &err), -1);
 	assert_string_equal(err.msg, "command line: [monitor] report_interval "
@@ -1085,6 +1130,8 @@ walk_pick(const struct config_option *o, struct walk_value *w)
 {
 	if (strcmp(o->key, "path") == 0)
 		snprintf(w->text, sizeof w->text, "/tmp/walk.sock");
+	else if (strcmp(o->key, "listen") == 0)
+		snprintf(w->text, sizeof w->text, "[::1]:9999");
 	else if (strstr(o->key, "_url") != NULL)
 		snprintf(w->text, sizeof w->text, "https://example.com/%s",
 		    o->key);
@@ -1449,6 +1496,7 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_shape),
+		cmocka_unit_test(test_listen_parse),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_format_defaults),
 		cmocka_unit_test(test_duration_syntax),

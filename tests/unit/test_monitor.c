@@ -784,6 +784,42 @@ test_random(void **state)
 	}
 }
 
+/*
+ * monitor_totals: exact lifetime totals at any instant, across cut and
+ * uncut intervals, without moving the monitor; frozen after finish.
+ */
+static void
+test_totals(void **state)
+{
+	struct monitor m;
+	double st[STATUS_STATE_COUNT], level;
+	const uint64_t S = 1000000000ull;
+
+	start(&m, 100, 10 * S);
+	monitor_setup_done(&m, 100 + 2 * S, STATUS_SETUP_READY);
+	monitor_prediction_start(&m, 100 + 5 * S);
+	monitor_prediction_start(&m, 100 + 6 * S);
+	/* The 10 s cut has not been taken yet: totals still reach now. */
+	monitor_totals(&m, 100 + 13 * S, st, &level);
+	assert_true(st[STATUS_STATE_BOOT] == 2.0);
+	assert_true(st[STATUS_STATE_IDLE] == 3.0);
+	assert_true(st[STATUS_STATE_ACTIVE] == 8.0);
+	assert_true(level == 1.0 + 2 * 7.0);
+	assert_int_equal(m.last_ns, 100 + 6 * S);	/* unchanged */
+	monitor_advance(&m, 100 + 12 * S);
+	assert_int_equal(cuts.n, 1);
+	monitor_prediction_stop(&m, 100 + 13 * S, STATUS_PREDICTION_SUCCEEDED,
+	    1);
+	monitor_totals(&m, 100 + 15 * S, st, &level);
+	assert_true(st[STATUS_STATE_ACTIVE] == 10.0);
+	assert_true(level == 1.0 + 2 * 7.0 + 2.0);
+	monitor_finish(&m, 100 + 16 * S);
+	monitor_totals(&m, 100 + 99 * S, st, &level);
+	assert_true(st[STATUS_STATE_BOOT] + st[STATUS_STATE_IDLE] +
+	    st[STATUS_STATE_ACTIVE] == 16.0);
+	assert_true(level == 1.0 + 2 * 7.0 + 3.0);
+}
+
 int
 main(void)
 {
@@ -807,6 +843,7 @@ main(void)
 		cmocka_unit_test(test_interval_zero),
 		cmocka_unit_test(test_peek),
 		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_totals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

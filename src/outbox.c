@@ -417,6 +417,13 @@ outbox_submit(struct outbox *o, enum reporter_kind kind, const char *key,
 	char *path = NULL;
 	int r;
 
+	if (o->finished) {
+		o->counters->total[kind][DELIVERY_DROPPED]++;
+		log_error("report submitted after delivery stopped; dropped",
+		    "kind", delivery_kind_name(kind), "key", key);
+		free(body);
+		return;
+	}
 	if (o->spooling && (r = spool_write(&o->spool, kind, key, body, len,
 	    &path)) != 0) {
 		log_error("cannot spool a report; it is kept in memory only",

@@ -112,6 +112,24 @@ def test_shutdown_tries_a_backed_off_report_at_once(workdir):
         rx.stop()
 
 
+def test_max_attempts_ends_a_cycle_not_the_report(workdir):
+    rx = Receiver().start()
+    rx.script = [("status", 500)] * 5
+    try:
+        d = daemon(workdir, ini(rx, "retry_base = 10ms\nretry_max = 300ms\nmax_attempts = 2\n"))
+        assert d.stop() == 0
+        reqs = rx.snapshot()
+        assert len(reqs) == 6, keys(reqs)
+        assert set(keys(reqs)) == {"pod-a:instance_state:0"}
+        cycles = [l for l in d.log_lines() if "after max_attempts" in l]
+        assert len(cycles) == 2, cycles
+        # A new cycle waits retry_max: attempts 2->3 and 4->5 are that far apart.
+        assert reqs[2]["t"] - reqs[1]["t"] >= 0.29
+        assert reqs[4]["t"] - reqs[3]["t"] >= 0.29
+    finally:
+        rx.stop()
+
+
 def test_429_retry_after_is_honoured(workdir):
     rx = Receiver().start()
     rx.script = [("status", 429, {"Retry-After": "1"})]

@@ -329,6 +329,16 @@ def test_missing_token_file_exits_2(workdir):
     assert any("auth_token_file" in l for l in d.log_lines()), d.log_lines()
 
 
+def test_token_file_with_a_line_break_inside_exits_2(workdir):
+    tok = os.path.join(workdir, "token")
+    with open(tok, "w") as f:
+        f.write("abc\nX-Injected: 1\n")
+    d = daemon(workdir, ini(Receiver(), "auth_token_file = %s\n" % tok), start=False)
+    d.start(wait=False)
+    assert d.wait_exit(10) == 2
+    assert not any("Injected" in l for l in d.log_lines()), d.log_lines()
+
+
 def test_token_file_rotation(workdir):
     tok = os.path.join(workdir, "token")
     with open(tok, "w") as f:

@@ -65,6 +65,25 @@ def test_headers_and_body_are_exact(workdir):
         rx.stop()
 
 
+def test_key_from_an_odd_instance_id_is_header_safe(workdir):
+    spool = os.path.join(workdir, "spool")
+    rx = Receiver()
+    cfg = ini(rx, FAST_RETRY + "spool_dir = %s\n" % spool, identity="instance_id = pod a/\u00e9\n",
+              monitor="report_interval = 1h\nshutdown_grace = 200ms\n")
+    d = daemon(workdir, cfg)
+    assert d.stop(signal.SIGTERM) == 0  # nobody listens: the final report stays spooled
+    assert len([f for f in os.listdir(spool) if f.endswith(".report")]) == 1
+    rx.start()
+    try:
+        d2 = daemon(workdir, cfg)
+        rx.wait_requests(1)
+        assert d2.stop() == 0
+        assert keys(rx.snapshot())[0] == "pod_a/__:instance_state:0", keys(rx.snapshot())
+        assert not os.listdir(os.path.join(spool, "corrupt"))
+    finally:
+        rx.stop()
+
+
 def test_503_is_retried_then_delivered(workdir):
     rx = Receiver().start()
     rx.script = [("status", 503)] * 3

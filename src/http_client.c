@@ -181,7 +181,8 @@ http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 	if (what == CURL_POLL_REMOVE) {
 		if (p != NULL) {
 			http_poll_close(p);
-			curl_multi_assign(c->multi, fd, NULL);
+			if (!c->closing)
+				curl_multi_assign(c->multi, fd, NULL);
 		}
 		return 0;
 	}

@@ -94,10 +94,8 @@ outbox_trim(struct outbox_queue *q)
 		if ((it = *pp) == NULL)
 			return;
 		*pp = it->next;
-		if (q->tail == it)
-			q->tail = q->head == it ? NULL : q->head;
-		if (q->head == NULL)
-			q->tail = NULL;
+		if (q->tail == it)	/* it was last: before it is head or none */
+			q->tail = pp == &q->head ? NULL : q->head;
 		q->len--;
 		if (it->path != NULL)
 			spool_remove(it->path);
@@ -116,7 +114,7 @@ outbox_token_read(const char *path, char **value, struct stat *st)
 {
 	char buf[OUTBOX_TOKEN_MAX + 1];
 	ssize_t n;
-	size_t len;
+	size_t len, i;
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -134,6 +132,11 @@ outbox_token_read(const char *path, char **value, struct stat *st)
 	len = (size_t)n;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
+	/* It goes into a header: a space or line break would break it. */
+	for (i = 0; i < len; i++)
+		if ((unsigned char)buf[i] <= 0x20 ||
+		    (unsigned char)buf[i] >= 0x7f)
+			return -EINVAL;
 	*value = xstrndup(buf, len);
 	return 0;
 }
@@ -147,7 +150,8 @@ outbox_token_check(const char *path, char *err, size_t size)
 
 	if ((r = outbox_token_read(path, &value, &st)) != 0) {
 		snprintf(err, size, "cannot read report.auth_token_file %s: %s",
-		    path, strerror(-r));
+		    path, r == -EINVAL ? "the token has a space, control or "
+		    "non-ASCII character" : strerror(-r));
 		return -1;
 	}
 	free(value);
@@ -177,7 +181,8 @@ outbox_token_refresh(struct outbox *o, const char *path)
 	if ((r = outbox_token_read(path, &value, &st)) != 0) {
 		if (!t->failing)
 			log_error("cannot read the token file; the old token "
-			    "stays", "path", path, "error", strerror(-r));
+			    "stays", "path", path, "error", r == -EINVAL ?
+			    "bad character in the token" : strerror(-r));
 		t->failing = 1;
 		return;
 	}
@@ -417,6 +422,13 @@ outbox_submit(struct outbox *o, enum reporter_kind kind, const char *key,
 	char *path = NULL;
 	int r;
 
+	if (o->finished) {
+		o->counters->total[kind][DELIVERY_DROPPED]++;
+		log_error("report submitted after delivery stopped; dropped",
+		    "kind", delivery_kind_name(kind), "key", key);
+		free(body);
+		return;
+	}
 	if (o->spooling && (r = spool_write(&o->spool, kind, key, body, len,
 	    &path)) != 0) {
 		log_error("cannot spool a report; it is kept in memory only",

@@ -207,20 +207,28 @@ reporter_url(const struct reporter *r, enum reporter_kind kind)
 	    r->cfg->report_instance_state_url : r->cfg->report_setup_run_url;
 }
 
-/* Over HTTP: Idempotency-Key "<instance_id>:<kind>:<sequence>". */
+/*
+ * Over HTTP: Idempotency-Key "<instance_id>:<kind>:<sequence>". The key
+ * goes into a header and a spool file's header line, so a byte that is
+ * not printable ASCII or is a space becomes '_', and a very long
+ * instance_id is cut.
+ */
 static void
 reporter_submit_http(struct reporter *r, enum reporter_kind kind,
     cJSON *body)
 {
 	const cJSON *seq;
-	char *key, *text;
+	char *key, *text, *p;
 	double n = 0;
 
 	seq = cJSON_GetObjectItemCaseSensitive(body, "sequence");
 	if (cJSON_IsNumber(seq))
 		n = seq->valuedouble;
-	xasprintf(&key, "%s:%s:%.0f", r->instance_id, delivery_kind_name(kind),
-	    n);
+	xasprintf(&key, "%.*s:%s:%.0f", REPORTER_KEY_ID_MAX, r->instance_id,
+	    delivery_kind_name(kind), n);
+	for (p = key; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '_';
 	text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
 	outbox_submit(&r->outbox, kind, key, text, strlen(text));

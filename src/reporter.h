@@ -29,6 +29,7 @@
 #include "outbox.h"
 
 #define REPORTER_QUEUE_MAX (16u * 1024 * 1024)
+#define REPORTER_KEY_ID_MAX 200	/* bytes of instance_id in a key */
 
 struct reporter {
 	uv_loop_t *loop;

@@ -65,6 +65,25 @@ def test_headers_and_body_are_exact(workdir):
         rx.stop()
 
 
+def test_key_from_an_odd_instance_id_is_header_safe(workdir):
+    spool = os.path.join(workdir, "spool")
+    rx = Receiver()
+    cfg = ini(rx, FAST_RETRY + "spool_dir = %s\n" % spool, identity="instance_id = pod a/\u00e9\n",
+              monitor="report_interval = 1h\nshutdown_grace = 200ms\n")
+    d = daemon(workdir, cfg)
+    assert d.stop(signal.SIGTERM) == 0  # nobody listens: the final report stays spooled
+    assert len([f for f in os.listdir(spool) if f.endswith(".report")]) == 1
+    rx.start()
+    try:
+        d2 = daemon(workdir, cfg)
+        rx.wait_requests(1)
+        assert d2.stop() == 0
+        assert keys(rx.snapshot())[0] == "pod_a/__:instance_state:0", keys(rx.snapshot())
+        assert not os.listdir(os.path.join(spool, "corrupt"))
+    finally:
+        rx.stop()
+
+
 def test_503_is_retried_then_delivered(workdir):
     rx = Receiver().start()
     rx.script = [("status", 503)] * 3
@@ -108,6 +127,24 @@ def test_shutdown_tries_a_backed_off_report_at_once(workdir):
         # The two kinds are independent queues: compare without their order.
         assert sorted(keys(reqs)) == ["pod-a:instance_state:0", "pod-a:setup_run:0",
                                       "pod-a:setup_run:0"], keys(reqs)
+    finally:
+        rx.stop()
+
+
+def test_max_attempts_ends_a_cycle_not_the_report(workdir):
+    rx = Receiver().start()
+    rx.script = [("status", 500)] * 5
+    try:
+        d = daemon(workdir, ini(rx, "retry_base = 10ms\nretry_max = 300ms\nmax_attempts = 2\n"))
+        assert d.stop() == 0
+        reqs = rx.snapshot()
+        assert len(reqs) == 6, keys(reqs)
+        assert set(keys(reqs)) == {"pod-a:instance_state:0"}
+        cycles = [l for l in d.log_lines() if "after max_attempts" in l]
+        assert len(cycles) == 2, cycles
+        # A new cycle waits retry_max: attempts 2->3 and 4->5 are that far apart.
+        assert reqs[2]["t"] - reqs[1]["t"] >= 0.29
+        assert reqs[4]["t"] - reqs[3]["t"] >= 0.29
     finally:
         rx.stop()
 
@@ -311,6 +348,16 @@ def test_missing_token_file_exits_2(workdir):
     assert any("auth_token_file" in l for l in d.log_lines()), d.log_lines()
 
 
+def test_token_file_with_a_line_break_inside_exits_2(workdir):
+    tok = os.path.join(workdir, "token")
+    with open(tok, "w") as f:
+        f.write("abc\nX-Injected: 1\n")
+    d = daemon(workdir, ini(Receiver(), "auth_token_file = %s\n" % tok), start=False)
+    d.start(wait=False)
+    assert d.wait_exit(10) == 2
+    assert not any("Injected" in l for l in d.log_lines()), d.log_lines()
+
+
 def test_token_file_rotation(workdir):
     tok = os.path.join(workdir, "token")
     with open(tok, "w") as f:
@@ -336,6 +383,26 @@ def test_token_file_rotation(workdir):
         assert not any("second-token" in l for l in d.log_lines())
     finally:
         rx.stop()
+
+
+def test_sighup_moves_reports_to_a_new_url_and_token(workdir):
+    rx1, rx2 = Receiver().start(), Receiver().start()
+    try:
+        d = daemon(workdir, ini(rx1, monitor="report_interval = 100ms\n"))
+        rx1.wait_requests(1)
+        text = open(d.config_path).read().replace(rx1.base, rx2.base)
+        with open(d.config_path, "w") as f:
+            f.write(text.replace("[report]\n", "[report]\nauth_token = rotated\n"))
+        d.signal(signal.SIGHUP)
+        d.wait_log("configuration reloaded")
+        reqs = rx2.wait_requests(2, what="reports at the new URL")
+        assert all(r["headers"]["Authorization"] == "Bearer rotated" for r in reqs)
+        assert d.stop() == 0
+        seqs = [b["sequence"] for b in bodies(rx1.snapshot()) + bodies(rx2.snapshot())]
+        assert seqs == list(range(len(seqs))), "nothing lost or repeated across the switch: %s" % seqs
+    finally:
+        rx1.stop()
+        rx2.stop()
 
 
 def _make_ca(workdir):

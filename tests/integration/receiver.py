@@ -5,6 +5,7 @@ Each request takes the next action of the script (then the default, 200):
   ("status", code, {"Retry-After": "1"}) with headers
   ("status", code, headers, body)        and a body
   ("hang", seconds)                      read the request, answer nothing for a while
+  ("raw", bytes)                         write these bytes as the answer, then close
   a callable                             called at the request, returns one of the above
 Every request is recorded (path, headers, body, monotonic time) before it is
 answered, so tests can count attempts and compare exact bytes.
@@ -37,6 +38,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         kind = action[0]
         if kind == "hang":
             rx.release.wait(action[1])
+            self.close_connection = True
+            return
+        if kind == "raw":
+            self.wfile.write(action[1])
+            self.wfile.flush()
             self.close_connection = True
             return
         code = action[1]

@@ -180,6 +180,46 @@ def test_429_retry_after_http_date(workdir):
         rx.stop()
 
 
+def faulty_answer_is_retried(workdir, answer, log_word):
+    """The first attempt gets a broken answer; the report is then retried
+    and delivered exactly once, and the failure is logged."""
+    rx = Receiver().start()
+    rx.script = [answer]
+    try:
+        d = daemon(workdir, ini(rx, FAST_RETRY))
+        assert d.stop() == 0
+        reqs = rx.snapshot()
+        assert keys(reqs) == ["pod-a:instance_state:0"] * 2, keys(reqs)
+        assert reqs[0]["body"] == reqs[1]["body"]
+        assert all(r["path"] == "/instance_state" for r in reqs), [r["path"] for r in reqs]
+        assert any("retrying" in l and log_word in l for l in d.log_lines()), d.log_lines()
+        assert not any("crash" in l or "fatal" in l for l in d.log_lines())
+    finally:
+        rx.stop()
+
+
+def test_garbage_answer_is_retried(workdir):
+    faulty_answer_is_retried(workdir, ("raw", b"SMTP ready, not HTTP at all\r\n\r\n"),
+                             "HTTP/0.9")
+
+
+def test_close_mid_body_is_retried(workdir):
+    faulty_answer_is_retried(
+        workdir, ("raw", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"),
+        "93 bytes remaining")
+
+
+def test_close_before_answering_is_retried(workdir):
+    faulty_answer_is_retried(workdir, ("raw", b""), "Empty reply")
+
+
+def test_redirect_is_not_followed_but_retried(workdir):
+    # A redirect could send the report, and its bearer token, elsewhere:
+    # podpulse never follows one; it retries the configured URL.
+    faulty_answer_is_retried(workdir, ("status", 302, {"Location": "/elsewhere"}),
+                             '"status":302')
+
+
 def test_400_is_not_retried(workdir):
     rx = Receiver().start()
     rx.script = [("status", 400, {}, "field x is wrong" + "y" * 500)]

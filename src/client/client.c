@@ -64,8 +64,8 @@ struct pp_client {
 	struct sockaddr_un sun;
 	struct pp_client_options opt;
 
-	int fd;			/* the I/O thread's alone after new */
-	int wake[2];		/* [0] polled by the I/O thread */
+	int fd;	     /* the I/O thread's alone after new */
+	int wake[2]; /* [0] polled by the I/O thread */
 	unsigned int backoff_ms;
 
 	/* Under lock. */
@@ -75,7 +75,7 @@ struct pp_client {
 	size_t lines;
 	int connected;
 	int quit;
-	int woken;		/* a byte is in the wake pipe */
+	int woken; /* a byte is in the wake pipe */
 	uint64_t sent;
 	uint64_t dropped;
 	uint64_t connects;
@@ -128,12 +128,12 @@ client_attr_valid(const char *a)
 	const unsigned char *p = (const unsigned char *)a;
 	size_t i;
 
-	for (i = 0; p[i] != '=' ; i++) {
+	for (i = 0; p[i] != '='; i++) {
 		if (i >= PODPULSE_KEY_MAX)
 			return 0;
 		if ((p[i] < 'a' || p[i] > 'z') && (p[i] < '0' || p[i] > '9') &&
 		    p[i] != '_' && p[i] != '.')
-			return 0;	/* also the terminating NUL: no '=' */
+			return 0; /* also the terminating NUL: no '=' */
 	}
 	if (i == 0)
 		return 0;
@@ -272,9 +272,8 @@ int
 pp_stop(pp_client *c, const char *id, const char *status,
     const char *const *attrs)
 {
-	static const char *const allowed[] = {
-		"succeeded", "failed", "canceled", "aborted", NULL
-	};
+	static const char *const allowed[] = { "succeeded", "failed",
+		"canceled", "aborted", NULL };
 
 	if (c == NULL)
 		return -EINVAL;
@@ -309,8 +308,8 @@ pp_setup_log(pp_client *c, const char *text)
 		nl = strchr(text, '\n');
 		l.n = 0;
 		client_line_add_str(&l, "setup log ");
-		client_line_add(&l, text, nl != NULL ? (size_t)(nl - text) :
-		    strlen(text));
+		client_line_add(&l, text,
+		    nl != NULL ? (size_t)(nl - text) : strlen(text));
 		client_line_add(&l, "\n", 1);
 		client_put(c, &l);
 		text = nl + 1;
@@ -321,9 +320,8 @@ pp_setup_log(pp_client *c, const char *text)
 int
 pp_setup_done(pp_client *c, const char *status)
 {
-	static const char *const allowed[] = {
-		"ready", "succeeded", "failed", NULL
-	};
+	static const char *const allowed[] = { "ready", "succeeded", "failed",
+		NULL };
 	struct client_line l = { .n = 0 };
 
 	if (c == NULL)
@@ -440,6 +438,55 @@ client_backoff_grow(pp_client *c)
 }
 
 /*
+ * Under the lock, at the top of a round: empty the wake pipe, and see
+ * whether to quit and what to send (the contiguous bytes at the head).
+ */
+static int
+client_snapshot(pp_client *c, const char **from, size_t *n)
+{
+	char drain[64];
+	int quit;
+
+	pthread_mutex_lock(&c->lock);
+	while (read(c->wake[0], drain, sizeof drain) > 0)
+		;
+	c->woken = 0;
+	quit = c->quit;
+	*from = c->ring + c->head;
+	*n = c->len;
+	if (*n > c->opt.buffer_size - c->head)
+		*n = c->opt.buffer_size - c->head;
+	pthread_mutex_unlock(&c->lock);
+	return quit;
+}
+
+/*
+ * How long this round's poll may wait: forever while connected, the
+ * backoff delay while not, what is left of the flush once asked to quit.
+ * Returns -2 when the thread should end.
+ */
+static int
+client_timeout(pp_client *c, int quit, size_t n, uint64_t *deadline)
+{
+	int timeout = -1;
+
+	if (quit) {
+		uint64_t now = client_now_ms();
+
+		if (*deadline == 0)
+			*deadline = now + c->opt.flush_timeout_ms;
+		if (c->fd < 0 || n == 0 || now >= *deadline)
+			return -2;
+		timeout = (int)(*deadline - now);
+	}
+	if (c->fd < 0 && client_connect(c) != 0) {
+		timeout = (int)c->backoff_ms;
+		client_backoff_grow(c);
+	}
+	return timeout;
+}
+
+/*
  * One round of the I/O thread: wait for the socket or the wake pipe (or
  * the backoff delay while disconnected) and do what is due. Returns 1 when
  * the thread should end.
@@ -450,33 +497,12 @@ client_round(pp_client *c, uint64_t *deadline)
 	struct pollfd pfd[2];
 	const char *from;
 	size_t n;
-	char drain[64];
-	int quit, timeout = -1, nfds = 1;
-	uint64_t now;
+	int quit, timeout;
+	nfds_t nfds = 1;
 
-	pthread_mutex_lock(&c->lock);
-	while (read(c->wake[0], drain, sizeof drain) > 0)
-		continue;
-	c->woken = 0;
-	quit = c->quit;
-	from = c->ring + c->head;
-	n = c->len;
-	if (n > c->opt.buffer_size - c->head)
-		n = c->opt.buffer_size - c->head;
-	pthread_mutex_unlock(&c->lock);
-
-	if (quit) {
-		now = client_now_ms();
-		if (*deadline == 0)
-			*deadline = now + c->opt.flush_timeout_ms;
-		if (c->fd < 0 || n == 0 || now >= *deadline)
-			return 1;
-		timeout = (int)(*deadline - now);
-	}
-	if (c->fd < 0 && client_connect(c) != 0) {
-		timeout = (int)c->backoff_ms;
-		client_backoff_grow(c);
-	}
+	quit = client_snapshot(c, &from, &n);
+	if ((timeout = client_timeout(c, quit, n, deadline)) == -2)
+		return 1;
 	pfd[0].fd = c->wake[0];
 	pfd[0].events = POLLIN;
 	if (c->fd >= 0) {
@@ -485,7 +511,7 @@ client_round(pp_client *c, uint64_t *deadline)
 		pfd[1].revents = 0;
 		nfds = 2;
 	}
-	if (poll(pfd, (nfds_t)nfds, timeout) <= 0 || nfds == 1)
+	if (poll(pfd, nfds, timeout) <= 0 || nfds == 1)
 		return 0;
 	if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
 	    client_read_some(c) != 0) {
@@ -501,10 +527,10 @@ static void *
 client_thread(void *arg)
 {
 	pp_client *c = arg;
-	uint64_t deadline = 0;	/* of the flush, set when asked to quit */
+	uint64_t deadline = 0; /* of the flush, set when asked to quit */
 
 	while (!client_round(c, &deadline))
-		continue;
+		;
 	if (c->fd >= 0)
 		client_disconnect(c);
 	return NULL;

@@ -31,10 +31,10 @@
 
 struct driver_job {
 	pp_client *c;
-	char prefix[64];
-	int n;
 	double max_ms;
+	int n;
 	int errors;
+	char prefix[64];
 };
 
 static pp_client *client;
@@ -95,8 +95,8 @@ driver_stats(const char *extra)
 
 	pp_client_stats(client, &st);
 	printf("{\"sent\":%" PRIu64 ",\"dropped\":%" PRIu64
-	    ",\"reconnects\":%" PRIu64 ",\"connected\":%d%s}\n", st.sent,
-	    st.dropped, st.reconnects, st.connected, extra);
+	       ",\"reconnects\":%" PRIu64 ",\"connected\":%d%s}\n",
+	    st.sent, st.dropped, st.reconnects, st.connected, extra);
 	fflush(stdout);
 }
 
@@ -179,7 +179,7 @@ driver_invalid(void)
 	/* Not counted: there is no client to count them on. */
 	ok += pp_start(NULL, "p", NULL) == -EINVAL;
 	ok += pp_setup_log(client, NULL) == -EINVAL;
-	long_id[128] = '\0';	/* exactly PODPULSE_ID_MAX: valid */
+	long_id[128] = '\0'; /* exactly PODPULSE_ID_MAX: valid */
 	ok += pp_enqueue(client, long_id, NULL) == 0;
 	ok += pp_stop(client, long_id, "canceled", NULL) == 0;
 	printf("{\"invalid_ok\":%d,\"expected\":%d}\n", ok, total + 4);
@@ -207,7 +207,8 @@ static void
 driver_new(const char *path, unsigned int backoff_max, size_t size)
 {
 	struct pp_client_options o = { .backoff_min_ms = 20,
-		.backoff_max_ms = backoff_max, .buffer_size = size };
+		.backoff_max_ms = backoff_max,
+		.buffer_size = size };
 
 	client = pp_client_new(path, &o);
 	if (client == NULL) {

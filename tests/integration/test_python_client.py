@@ -7,7 +7,9 @@ Every signal call made while the daemon is away is timed; the bound asserted
 import asyncio
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -214,6 +216,91 @@ def test_threads_and_tasks_lose_nothing(workdir):
     assert count(d, "succeeded") == total, count(d, "succeeded")
     assert count(d, "started") == total
     assert count(d, "aborted") == 0
+
+
+def test_wire_format_and_a_peer_that_does_not_read(workdir):
+    # A fake daemon that the test controls: the exact bytes, then a peer
+    # that stops reading (the real daemon always reads).
+    path = os.path.join(workdir, "fake.sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(4)
+    pulse = podpulse.Pulse(path, buffer_size=4096)
+    conn, _ = lsock.accept()
+    conn.settimeout(5)
+    pulse.setup_log("a\n  b")
+    pulse.setup_done()
+    with pulse.prediction("w1", model="m", tenant="a.b") as p:
+        p.set(output_tokens=3)
+    pulse.enqueue("w2")
+    pulse.stop("w2", "aborted")
+    want = (b"setup log a\nsetup log   b\nsetup done ready\n"
+            b"start w1 model=m tenant=a.b\nstop w1 succeeded output_tokens=3\n"
+            b"enqueue w2\nstop w2 aborted\n")
+    got = b""
+    while len(got) < len(want):
+        got += conn.recv(65536)
+    assert got == want, got
+    wait_sent(pulse, 7)
+    worst, total = 0.0, 0
+    for i in range(50000):
+        t0 = time.monotonic()
+        pulse.start("t-%d" % i)
+        pulse.stop("t-%d" % i, "succeeded")
+        worst = max(worst, time.monotonic() - t0)
+        total += 2
+    assert worst < CALL_S, worst
+    assert pulse.stats().dropped > 0
+    data = b""
+    conn.settimeout(0.05)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        st = pulse.stats()
+        try:
+            chunk = conn.recv(1 << 20)
+        except socket.timeout:
+            chunk = b""
+        data += chunk
+        if not chunk and st.sent + st.dropped == total + 7:
+            break
+    assert st.sent + st.dropped == total + 7, st
+    lines = data.split(b"\n")
+    assert lines.pop() == b""
+    for line in lines:
+        assert re.fullmatch(rb"start t-\d+|stop t-\d+ succeeded", line), line
+    assert len(lines) == st.sent - 7, (len(lines), st)
+    pulse.close()
+    conn.close()
+    lsock.close()
+
+
+def test_forked_child_gets_its_own_connection(workdir):
+    d = daemon(workdir, INI)
+    pulse = podpulse.Pulse(d.socket_path)
+    c = Client(d.socket_path)
+    wait_for(lambda: c.state()["connections"] == 2, 5, "2 connections")
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            with pulse.prediction("child-1"):
+                pass
+            deadline = time.monotonic() + 5
+            while pulse.stats().sent < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            code = 0 if pulse.stats().sent >= 2 else 1
+            pulse.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    with pulse.prediction("parent-1"):
+        pass
+    wait_sent(pulse, 2)
+    wait_for(lambda: count(d, "succeeded") == 2, 5, "the child's and the parent's prediction")
+    pulse.close()
+    assert d.stop() == 0
+    assert count(d, "aborted") == 0 and count(d, "succeeded") == 2
 
 
 if __name__ == "__main__":

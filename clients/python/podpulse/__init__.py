@@ -41,6 +41,7 @@ import select
 import socket
 import threading
 import time
+import weakref
 
 __all__ = ["Pulse", "Stats", "DEFAULT_SOCKET_PATH"]
 
@@ -69,11 +70,24 @@ def _attrs(attrs):
         return None
     out = []
     for k, v in attrs.items():
-        v = str(v)
+        try:
+            v = str(v)
+        except Exception:
+            return None
         if not _KEY_RE.match(k) or _VALUE_BAD_RE.search(v):
             return None
         out.append(" %s=%s" % (k, v))
     return "".join(out)
+
+
+# Every live Pulse, so that a forked child (a pre-forking server such as
+# gunicorn) gets its own thread and connection instead of the parent's.
+_pulses = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for pulse in list(_pulses):
+        pulse._restart_after_fork()
 
 
 class Pulse:
@@ -105,15 +119,38 @@ class Pulse:
         self._connected = False
         self._closed = False
         self._woken = False
+        self._sock = None          # the thread's alone once it runs
+        self._start_thread()
+        _pulses.add(self)
+        atexit.register(self.close)
+
+    def _start_thread(self):
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._sock = None          # the thread's alone once it runs
         self._connect()
         self._thread = threading.Thread(target=self._run, name="podpulse-client",
                                         daemon=True)
         self._thread.start()
-        atexit.register(self.close)
+
+    def _restart_after_fork(self):
+        """In a forked child: the parent's thread is gone; own a new one.
+
+        The child must not write on the parent's connection (its lines would
+        interleave with the parent's, and its predictions would belong to
+        the parent), so it drops what it inherited and connects anew.
+        """
+        self._lock = threading.Lock()
+        self._queue.clear()
+        self._size = 0
+        self._connected = False
+        self._woken = False
+        for s in (self._sock, self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
+        self._sock = None
+        if not self._closed:
+            self._start_thread()
 
     # -- signals ------------------------------------------------------------
 
@@ -174,6 +211,7 @@ class Pulse:
         if threading.current_thread() is not self._thread:
             self._thread.join(self._flush_timeout + 1.0)
         atexit.unregister(self.close)
+        _pulses.discard(self)
 
     def __enter__(self):
         return self
@@ -200,7 +238,7 @@ class Pulse:
         return False
 
     def _put(self, line):
-        data = line.encode("utf-8", "surrogateescape")
+        data = line.encode("utf-8", "replace")
         with self._lock:
             if not self._connected or self._closed or self._size + len(data) > self._max:
                 self._dropped += 1
@@ -312,6 +350,10 @@ class Pulse:
             self._disconnect(out)
         self._wake_r.close()
         self._wake_w.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Prediction:

@@ -45,6 +45,13 @@
 #define CLIENT_BACKOFF_MAX_DEFAULT 5000
 #define CLIENT_FLUSH_DEFAULT 1000
 
+/*
+ * A connection that lived this long resets the backoff. A shorter one
+ * (a daemon that accepts and closes, at socket.max_connections) makes it
+ * grow, so the client never spins on connect and hang-up.
+ */
+#define CLIENT_STABLE_MS 1000
+
 /* verb, id, status, a space and a pair per attribute, the newline. */
 #define CLIENT_PIECES_MAX (8 + 2 * PODPULSE_ATTRS_MAX)
 
@@ -64,9 +71,11 @@ struct pp_client {
 	struct sockaddr_un sun;
 	struct pp_client_options opt;
 
-	int fd;	     /* the I/O thread's alone after new */
-	int wake[2]; /* [0] polled by the I/O thread */
-	unsigned int backoff_ms;
+	int fd;			 /* the I/O thread's alone after new */
+	int wake[2];		 /* [0] polled by the I/O thread */
+	unsigned int backoff_ms; /* the next delay */
+	uint64_t retry_at;	 /* no connect before (monotonic ms) */
+	uint64_t connected_at;
 
 	/* Under lock. */
 	char *ring;
@@ -365,7 +374,7 @@ client_connect(pp_client *c)
 		return -errno;
 	}
 	c->fd = fd;
-	c->backoff_ms = c->opt.backoff_min_ms;
+	c->connected_at = client_now_ms();
 	pthread_mutex_lock(&c->lock);
 	c->connected = 1;
 	c->connects++;
@@ -373,12 +382,29 @@ client_connect(pp_client *c)
 	return 0;
 }
 
-/* The connection is gone: what it did not send is lost, and counted. */
+static void
+client_backoff_grow(pp_client *c)
+{
+	c->backoff_ms *= 2;
+	if (c->backoff_ms > c->opt.backoff_max_ms)
+		c->backoff_ms = c->opt.backoff_max_ms;
+}
+
+/*
+ * The connection is gone: what it did not send is lost, and counted. The
+ * next attempt waits for the backoff.
+ */
 static void
 client_disconnect(pp_client *c)
 {
+	uint64_t now = client_now_ms();
+
 	close(c->fd);
 	c->fd = -1;
+	if (now - c->connected_at >= CLIENT_STABLE_MS)
+		c->backoff_ms = c->opt.backoff_min_ms;
+	c->retry_at = now + c->backoff_ms;
+	client_backoff_grow(c);
 	pthread_mutex_lock(&c->lock);
 	c->connected = 0;
 	c->dropped += c->lines;
@@ -429,14 +455,6 @@ client_read_some(pp_client *c)
 	return 0;
 }
 
-static void
-client_backoff_grow(pp_client *c)
-{
-	c->backoff_ms *= 2;
-	if (c->backoff_ms > c->opt.backoff_max_ms)
-		c->backoff_ms = c->opt.backoff_max_ms;
-}
-
 /*
  * Under the lock, at the top of a round: empty the wake pipe, and see
  * whether to quit and what to send (the contiguous bytes at the head).
@@ -460,6 +478,21 @@ client_snapshot(pp_client *c, const char **from, size_t *n)
 	return quit;
 }
 
+/* Disconnected: connect if it is time, else say how long to wait. */
+static int
+client_reconnect(pp_client *c)
+{
+	uint64_t now = client_now_ms();
+
+	if (now < c->retry_at)
+		return (int)(c->retry_at - now);
+	if (client_connect(c) == 0)
+		return -1;
+	c->retry_at = now + c->backoff_ms;
+	client_backoff_grow(c);
+	return (int)(c->retry_at - now);
+}
+
 /*
  * How long this round's poll may wait: forever while connected, the
  * backoff delay while not, what is left of the flush once asked to quit.
@@ -479,11 +512,7 @@ client_timeout(pp_client *c, int quit, size_t n, uint64_t *deadline)
 			return -2;
 		timeout = (int)(*deadline - now);
 	}
-	if (c->fd < 0 && client_connect(c) != 0) {
-		timeout = (int)c->backoff_ms;
-		client_backoff_grow(c);
-	}
-	return timeout;
+	return c->fd >= 0 ? timeout : client_reconnect(c);
 }
 
 /*

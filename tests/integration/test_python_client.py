@@ -274,6 +274,30 @@ def test_wire_format_and_a_peer_that_does_not_read(workdir):
     lsock.close()
 
 
+def test_backoff_after_short_connections(workdir):
+    # A daemon at its connection cap accepts and closes at once: the client
+    # backs off between those short connections (0.01, 0.02, 0.04, 0.04 s,
+    # ...: about 15 in half a second) instead of spinning.
+    path = os.path.join(workdir, "cap.sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(8)
+    lsock.settimeout(0.01)
+    pulse = podpulse.Pulse(path, backoff_min=0.01, backoff_max=0.04)
+    accepts = 0
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        try:
+            conn, _ = lsock.accept()
+        except socket.timeout:
+            continue
+        conn.close()
+        accepts += 1
+    pulse.close()
+    lsock.close()
+    assert 3 <= accepts <= 30, accepts
+
+
 def test_forked_child_gets_its_own_connection(workdir):
     d = daemon(workdir, INI)
     pulse = podpulse.Pulse(d.socket_path)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,107 @@ test_reconnect(void **state)
 	fake_close(&f);
 }
 
+/*
+ * A daemon at its connection cap accepts and closes at once. The client
+ * must back off between those short connections, not spin: with delays
+ * of 10, 20, 40 and then 40 ms, half a second holds about 15 of them.
+ */
+static void
+test_backoff_after_short_connections(void **state)
+{
+	struct pp_client_options o = { .backoff_min_ms = 10,
+		.backoff_max_ms = 40 };
+	struct pollfd pfd;
+	struct fake f;
+	pp_client *c;
+	double end;
+	int fd, accepts = 0;
+
+	fake_listen(&f);
+	c = pp_client_new(f.path, &o);
+	pfd.fd = f.lfd;
+	pfd.events = POLLIN;
+	end = now_ms() + 500;
+	while (now_ms() < end) {
+		if (poll(&pfd, 1, 10) != 1)
+			continue;
+		if ((fd = accept(f.lfd, NULL, NULL)) >= 0) {
+			close(fd);
+			accepts++;
+		}
+	}
+	if (accepts < 3 || accepts > 30)
+		fail_msg("expected 3 to 30 connections in 0.5 s, got %d",
+		    accepts);
+	pp_client_free(c);
+	fake_close(&f);
+}
+
+/*
+ * pp_client_free sends what the ring still holds (the peer was not
+ * reading) once the peer reads again.
+ */
+static void *
+reader_thread(void *arg)
+{
+	struct fake *f = arg;
+	static char buf[8 * 1024 * 1024];
+	size_t len = 0;
+	ssize_t n;
+
+	while ((n = read(f->fd, buf + len, sizeof buf - len - 1)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The number of lines in buf, each of which must be "start t-N". */
+static size_t
+count_starts(const char *buf)
+{
+	const char *p = buf, *nl;
+	size_t n = 0;
+
+	while ((nl = strchr(p, '\n')) != NULL) {
+		if (strncmp(p, "start t-", 8) != 0)
+			fail_msg("not a whole line: %.*s", (int)(nl - p), p);
+		n++;
+		p = nl + 1;
+	}
+	assert_int_equal(*p, '\0');
+	return n;
+}
+
+static void
+test_free_flushes(void **state)
+{
+	struct pp_client_options o = { .buffer_size = 4096 };
+	struct pp_client_stats st;
+	struct fake f;
+	pthread_t th;
+	pp_client *c;
+	char id[32];
+	void *buf;
+	int i;
+
+	fake_listen(&f);
+	c = pp_client_new(f.path, &o);
+	fake_accept(&f);
+	wait_connected(c, 1);
+	for (i = 0; stats_of(c).dropped == 0; i++) {
+		snprintf(id, sizeof id, "t-%d", i);
+		pp_start(c, id, NULL);
+	}
+	st = stats_of(c);
+	assert_true(st.sent + 10 < (uint64_t)i); /* lines wait in the ring */
+	assert_int_equal(pthread_create(&th, NULL, reader_thread, &f), 0);
+	pp_client_free(c);
+	assert_int_equal(pthread_join(th, &buf), 0);
+	/* Every signal but the one dropped arrived, whole. */
+	assert_int_equal(count_starts(buf), (size_t)i - 1);
+	fake_close(&f);
+}
+
 int
 main(void)
 {
@@ -404,6 +506,8 @@ main(void)
 		cmocka_unit_test(test_nobody_listens),
 		cmocka_unit_test(test_peer_not_reading),
 		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_backoff_after_short_connections),
+		cmocka_unit_test(test_free_flushes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,6 +52,11 @@ ID_MAX = 128
 KEY_MAX = 64
 ATTRS_MAX = 16
 
+# A connection that lived this long (seconds) resets the backoff; a shorter
+# one (a daemon at socket.max_connections accepts and closes) makes it grow,
+# so the client never spins on connect and hang-up.
+STABLE = 1.0
+
 STOP_STATUSES = ("succeeded", "failed", "canceled", "aborted")
 SETUP_STATUSES = ("ready", "succeeded", "failed")
 
@@ -106,7 +111,9 @@ class Pulse:
         self._max = int(buffer_size)
         self._backoff_min = backoff_min
         self._backoff_max = max(backoff_max, backoff_min)
-        self._backoff = backoff_min
+        self._backoff = backoff_min      # the next delay
+        self._retry_at = 0.0             # no connect before (monotonic)
+        self._connected_at = 0.0
         self._flush_timeout = flush_timeout
         self._lock = threading.Lock()
         # Under _lock: the lines not yet taken by the thread, the bytes
@@ -269,16 +276,35 @@ class Pulse:
             s.close()
             return False
         self._sock = s
-        self._backoff = self._backoff_min
+        self._connected_at = time.monotonic()
         with self._lock:
             self._connected = True
             self._connects += 1
         return True
 
+    def _reconnect(self):
+        """Connect if it is time; return how long to wait (None: connected)."""
+        now = time.monotonic()
+        if now < self._retry_at:
+            return self._retry_at - now
+        if self._connect():
+            return None
+        self._retry_at = now + self._backoff
+        self._backoff = min(self._backoff * 2, self._backoff_max)
+        return self._retry_at - now
+
     def _disconnect(self, out):
-        """The connection is gone: what it did not send is lost, and counted."""
+        """The connection is gone: what it did not send is lost, and counted.
+
+        The next attempt waits for the backoff.
+        """
         self._sock.close()
         self._sock = None
+        now = time.monotonic()
+        if now - self._connected_at >= STABLE:
+            self._backoff = self._backoff_min
+        self._retry_at = now + self._backoff
+        self._backoff = min(self._backoff * 2, self._backoff_max)
         with self._lock:
             self._connected = False
             self._dropped += out.count(b"\n") + len(self._queue)
@@ -330,9 +356,8 @@ class Pulse:
                 if self._sock is None or not out or time.monotonic() >= deadline:
                     break
                 timeout = deadline - time.monotonic()
-            if self._sock is None and not self._connect():
-                timeout = self._backoff
-                self._backoff = min(self._backoff * 2, self._backoff_max)
+            if self._sock is None:
+                timeout = self._reconnect()
             if self._sock is None:
                 select.select([self._wake_r], [], [], timeout)
                 continue

@@ -22,6 +22,10 @@
  * concurrently with any other call on the same client. The library never
  * writes to stdout or stderr and never raises SIGPIPE.
  *
+ * A client does not survive fork(): its I/O thread stays in the parent.
+ * A child process (a pre-forking server's worker) creates its own client
+ * and leaves the inherited one alone -- not even pp_client_free.
+ *
  * Attributes are a NULL-terminated array of "key=value" strings, or NULL
  * for none:
  *
@@ -48,7 +52,7 @@ struct pp_client_options {
 	size_t buffer_size;		/* bytes of unsent lines; 1 MiB */
 	unsigned int backoff_min_ms;	/* first reconnect delay; 100 */
 	unsigned int backoff_max_ms;	/* reconnect delay cap; 5000 */
-	unsigned int flush_timeout_ms;	/* pp_client_free drains this long; 1000 */
+	unsigned int flush_timeout_ms;	/* pp_client_free flushes; 1000 */
 };
 
 struct pp_client_stats {

@@ -63,14 +63,23 @@ def test_predictions_reach_state_and_reports(workdir):
             raise Interrupted()
     except KeyboardInterrupt:
         pass
-    wait_sent(pulse, 4 + 6)
+
+    def stream():
+        with pulse.prediction("p-stream"):
+            yield "token 1"
+            yield "token 2"
+
+    tokens = stream()
+    assert next(tokens) == "token 1"
+    tokens.close()  # the HTTP client went away mid-stream
+    wait_sent(pulse, 4 + 8)
     st = wait_for(lambda: (lambda s: s["level"] == 0 and s)(c.state()), 5, "level 0")
     assert st["state"] == "idle" and st["setup"]["status"] == "ready", st
     out = subprocess.run([harness.ARGS.cli, "-s", d.socket_path, "state"],
                          capture_output=True, text=True, timeout=10)
     assert json.loads(out.stdout)["state"] == "idle", out
     wait_for(lambda: count(d, "succeeded") == 1 and count(d, "failed") == 1
-             and count(d, "canceled") == 1, 5, "1 succeeded, 1 failed, 1 canceled reported")
+             and count(d, "canceled") == 2, 5, "1 succeeded, 1 failed, 2 canceled reported")
     setup = d.wait_reports("setup_run", 1)[0]
     assert setup["status"] == "ready" and "loading weights\n  done\n" in setup["logs"], setup
     pulse.close()

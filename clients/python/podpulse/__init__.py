@@ -26,8 +26,9 @@ dropped (including for an id, key or value the protocol does not allow).
 
 The prediction sends "start", then "stop <id> succeeded" when the block ends,
 "failed" when it raises, and "canceled" when it is cancelled
-(asyncio.CancelledError) or interrupted (KeyboardInterrupt). The exception
-is never swallowed.
+(asyncio.CancelledError), interrupted (KeyboardInterrupt) or, inside a
+generator that streams the output, closed early (GeneratorExit). The
+exception is never swallowed.
 
 Standard library only; Python 3.9 or later. The protocol is docs/protocol.md.
 """
@@ -381,6 +382,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# A cancelled task, an interrupt, and a generator closed before its end (a
+# streaming response whose HTTP client went away) cancel the prediction.
+_CANCELED = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+
+
 class _Prediction:
     """start on entry; stop succeeded / failed / canceled on exit."""
 
@@ -401,7 +407,7 @@ class _Prediction:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             status = "succeeded"
-        elif issubclass(exc_type, (asyncio.CancelledError, KeyboardInterrupt)):
+        elif issubclass(exc_type, _CANCELED):
             status = "canceled"
         else:
             status = "failed"

@@ -227,12 +227,16 @@ def main(namespace):
     p = argparse.ArgumentParser()
     p.add_argument("--podpulse", required=True)
     p.add_argument("--cli", required=True)
+    p.add_argument("--client-driver", default=None,
+                   help="the C client library's test driver (tests/client)")
     p.add_argument("-k", dest="only", default=None, help="run tests whose name contains this")
     ARGS = p.parse_args()
     # The daemon runs with its test's directory as cwd: resolve the
     # binaries now, so that relative paths such as build/podpulse work.
     ARGS.podpulse = os.path.abspath(ARGS.podpulse)
     ARGS.cli = os.path.abspath(ARGS.cli)
+    if ARGS.client_driver:
+        ARGS.client_driver = os.path.abspath(ARGS.client_driver)
     tests = [(n, f) for n, f in sorted(namespace.items())
              if n.startswith("test_") and callable(f) and (ARGS.only is None or ARGS.only in n)]
     passed = failed = 0

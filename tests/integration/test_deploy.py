@@ -64,9 +64,59 @@ def test_deb_package_installs_and_runs(workdir):
               os.path.join(root, "usr", "share", "doc", "podpulse", "configuration.md")):
         assert os.path.exists(f), f
     assert run(podpulse, "--version").strip() == "podpulse " + version
+    check_client_library(workdir, root)
     # The installed default configuration is valid as shipped.
     checked = run(podpulse, "--check-config", "-c", ini)
     assert "[socket]" in checked and "path = /run/podpulse/podpulse.sock" in checked, checked
+
+
+CLIENT_PROGRAM = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <podpulse/client.h>
+#include <podpulse/protocol.h>
+
+int
+main(int argc, char **argv)
+{
+	const char *attrs[] = { "model=m", NULL };
+	struct pp_client_stats st;
+	pp_client *c = pp_client_new(argv[1], NULL);
+
+	if (c == NULL || pp_start(c, "p-1", attrs) != 0 ||
+	    pp_stop(c, "p-1", "bogus", NULL) != -EINVAL ||
+	    pp_client_stats(c, &st) != 0)
+		return 1;
+	printf("protocol %d dropped %llu\n", PODPULSE_PROTOCOL_VERSION,
+	    (unsigned long long)st.dropped);
+	pp_client_free(c);
+	return 0;
+}
+"""
+
+
+def check_client_library(workdir, root):
+    """A model server builds against the installed client through pkg-config."""
+    pcdir = os.path.join(root, "usr", "lib", "pkgconfig")
+    assert os.path.exists(os.path.join(pcdir, "podpulse-client.pc")), os.listdir(root + "/usr/lib")
+    env = dict(os.environ, PKG_CONFIG_PATH=pcdir, PKG_CONFIG_LIBDIR=pcdir)
+    flags = run("pkg-config", "--cflags", "--libs", "podpulse-client", env=env).split()
+    # The .pc file is relocatable: its paths lead into the unpacked root.
+    incdir = os.path.join(root, "usr", "include")
+    assert any(f.startswith("-I") and os.path.samefile(f[2:], incdir) for f in flags), flags
+    src = os.path.join(workdir, "client.c")
+    with open(src, "w") as f:
+        f.write(CLIENT_PROGRAM)
+    exe = os.path.join(workdir, "client")
+    # A sanitizer build packages an instrumented library: link the same way.
+    with open(os.path.join(build_dir(), "CMakeCache.txt")) as f:
+        sanitized = "PODPULSE_SANITIZE:BOOL=ON" in f.read()
+    san = ["-fsanitize=address,undefined"] if sanitized else []
+    run("cc", "-Wall", "-Werror", *san, "-o", exe, src, *flags)
+    libdir = os.path.join(root, "usr", "lib")
+    # No daemon at that path: the calls return at once, the start is dropped.
+    out = run(exe, os.path.join(workdir, "nobody.sock"), env=dict(os.environ, LD_LIBRARY_PATH=libdir))
+    assert out.strip() == "protocol 1 dropped 2", out
 
 
 def load_manifest():

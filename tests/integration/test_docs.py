@@ -1,5 +1,6 @@
 """Docs generated from the code must match the code."""
 
+import json
 import os
 import subprocess
 
@@ -36,6 +37,35 @@ def test_every_section_of_the_reference_is_documented_in_podpulse_ini(workdir):
         ini = f.read()
     for s in sections:
         assert "[%s]" % s in ini, s
+
+
+def shell_blocks(path, word):
+    """The ```sh blocks of a doc that use word."""
+    with open(path) as f:
+        parts = f.read().split("```sh\n")[1:]
+    return [p.split("```", 1)[0] for p in parts if word in p]
+
+
+def test_socat_examples_in_protocol_md_work(workdir):
+    d = harness.daemon(workdir, "[monitor]\nreport_interval = 1h\n")
+    blocks = shell_blocks(os.path.join(SRC, "docs", "protocol.md"), "socat")
+    assert len(blocks) == 2, blocks
+    outputs = []
+    for b in blocks:
+        script = b.replace("/run/podpulse/podpulse.sock", d.socket_path)
+        r = subprocess.run(["bash", "-eu", "-o", "pipefail", "-c", script], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, (script, r.stderr)
+        outputs.append(r.stdout)
+        # What the example says it prints, in its comments.
+        expected = [l.split("# ", 1)[1] for l in b.splitlines() if l.startswith("# ")]
+        if expected:
+            assert r.stdout.splitlines() == expected, (r.stdout, expected)
+    state = json.loads(outputs[1].splitlines()[-1])
+    assert state["setup"]["status"] == "ready" and state["level"] == 0, state
+    assert d.stop() == 0
+    counts = d.reports_of("instance_state")[-1]["predictions"]
+    assert counts["succeeded"] == 2 and counts["aborted"] == 0, counts
 
 
 harness.main(globals())

@@ -69,7 +69,8 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct engine_options o = { 10 * S, 0, 4, 1 };
-	struct engine_hooks h = { on_interval, on_setup, on_aborted, NULL };
+	struct engine_hooks h = { on_interval, on_setup, on_aborted, NULL,
+	    NULL, NULL };
 	struct report_clock clock = { 0, 1700000000000 };
 
 	h.arg = &f->ev;

@@ -248,12 +248,33 @@ http_server_logger(void *cls, const char *fmt, va_list ap)
 
 static void http_server_timer_cb(uv_timer_t *t);
 
+static unsigned
+http_server_connections(struct http_server *s)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(s->mhd,
+	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info != NULL ? info->num_connections : 0;
+}
+
 static void
 http_server_run(struct http_server *s)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
+	unsigned before;
 
+	/*
+	 * At the connection cap the library takes its listen socket out of
+	 * its epoll set, and puts it back only at the start of a later run,
+	 * once a connection has closed. Nothing would wake us for that run
+	 * (the closed connections were the only fds left), so run again
+	 * right away whenever connections went away.
+	 */
+	before = http_server_connections(s);
 	MHD_run(s->mhd);
+	if (http_server_connections(s) < before)
+		MHD_run(s->mhd);
 	if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
 		uv_timer_start(&s->timer, http_server_timer_cb, (uint64_t)ms,
 		    0);
@@ -323,12 +344,12 @@ http_server_start(struct http_server *s, uv_loop_t *loop,
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_server_access, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_server_logger, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 	    MHD_OPTION_NOTIFY_COMPLETED, http_server_completed, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_server_logger, s,
 	    MHD_OPTION_END);
 	if (s->mhd == NULL) {
 		snprintf(err, errlen, "cannot listen on %s", o->listen);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -42,6 +43,22 @@ static const struct http_server_path {
 	{ "/healthz", HTTP_HEALTHZ, -1, "GET, HEAD" },
 	{ "/readyz", HTTP_READYZ, -1, "GET, HEAD" },
 	{ "/v1/state", HTTP_STATE, -1, "GET, HEAD" },
+};
+
+#define HTTP_SERVER_SWEEP_MS 250
+
+/*
+ * One per TCP connection, for the head deadline: libmicrohttpd's own
+ * timeout restarts at every byte, so a client trickling its headers would
+ * hold the connection forever. The deadline runs from the connection's
+ * start (or the end of its previous request) to a complete head.
+ */
+struct http_server_conn {
+	struct MHD_Connection *conn;
+	uint64_t since_ns;
+	int in_request;
+	int cut;
+	struct http_server_conn *prev, *next;
 };
 
 struct http_request {
@@ -182,6 +199,28 @@ http_server_post_end(struct http_server *s, struct MHD_Connection *conn,
 	return http_server_respond(conn, &r, NULL);
 }
 
+static struct http_server_conn *
+http_server_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info != NULL ? info->socket_context : NULL;
+}
+
+/* A head arrived (in_request 1), or a request ended (0: a new deadline). */
+static void
+http_server_conn_mark(struct MHD_Connection *conn, int in_request)
+{
+	struct http_server_conn *c = http_server_conn_of(conn);
+
+	if (c == NULL)
+		return;
+	c->in_request = in_request;
+	if (!in_request)
+		c->since_ns = uv_hrtime();
+}
+
 static enum MHD_Result
 http_server_access(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -194,6 +233,7 @@ http_server_access(void *cls, struct MHD_Connection *conn, const char *url,
 	int route;
 
 	if (req == NULL) {
+		http_server_conn_mark(conn, 1);
 		route = http_server_route(url, method, &status, &allow);
 		if (route < 0)
 			return http_server_refuse(s, conn, status, allow);
@@ -222,6 +262,7 @@ http_server_completed(void *cls, struct MHD_Connection *conn,
 {
 	struct http_request *req = *con_cls;
 
+	http_server_conn_mark(conn, 0);
 	if (req == NULL)
 		return;
 	buf_free(&req->body);
@@ -247,6 +288,73 @@ http_server_logger(void *cls, const char *fmt, va_list ap)
 /* The loop side */
 
 static void http_server_timer_cb(uv_timer_t *t);
+static void http_server_run(struct http_server *s);
+
+/* Cut the connections whose head is overdue; MHD sees the EOF and closes. */
+static void
+http_server_sweep_cb(uv_timer_t *t)
+{
+	struct http_server *s = t->data;
+	const union MHD_ConnectionInfo *info;
+	struct http_server_conn *c;
+	uint64_t now = uv_hrtime();
+	int cut = 0;
+
+	for (c = s->conns; c != NULL; c = c->next) {
+		if (c->in_request || c->cut || now - c->since_ns <
+		    s->head_timeout_ns)
+			continue;
+		info = MHD_get_connection_info(c->conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info == NULL)
+			continue;
+		shutdown(info->connect_fd, SHUT_RDWR);
+		c->cut = 1;
+		cut++;
+	}
+	if (cut > 0) {
+		s->heads_cut += (uint64_t)cut;
+		log_debug("http: cut connections whose request head was "
+		    "overdue", "count", LOG_NUM(cut));
+		http_server_run(s);
+	}
+}
+
+static void
+http_server_notify(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *s = cls;
+	struct http_server_conn *c = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		c = xcalloc(1, sizeof(*c));
+		c->conn = conn;
+		c->since_ns = uv_hrtime();
+		c->next = s->conns;
+		if (s->conns != NULL)
+			s->conns->prev = c;
+		s->conns = c;
+		*socket_context = c;
+		if (!uv_is_active((uv_handle_t *)&s->sweep) &&
+		    !uv_is_closing((uv_handle_t *)&s->sweep))
+			uv_timer_start(&s->sweep, http_server_sweep_cb,
+			    HTTP_SERVER_SWEEP_MS, HTTP_SERVER_SWEEP_MS);
+		return;
+	}
+	if (c == NULL)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c);
+	*socket_context = NULL;
+	if (s->conns == NULL && !uv_is_closing((uv_handle_t *)&s->sweep))
+		uv_timer_stop(&s->sweep);
+}
 
 static unsigned
 http_server_connections(struct http_server *s)
@@ -339,6 +447,7 @@ http_server_start(struct http_server *s, uv_loop_t *loop,
 	s->loop = loop;
 	s->handlers = *h;
 	s->max_body = o->max_body;
+	s->head_timeout_ns = (uint64_t)o->timeout_s * 1000000000ull;
 	if (http_server_resolve(o->listen, &ss, &sslen, err, errlen) != 0)
 		return -1;
 	if (ss.ss_family == AF_INET6)
@@ -350,6 +459,7 @@ http_server_start(struct http_server *s, uv_loop_t *loop,
 	    MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 	    MHD_OPTION_NOTIFY_COMPLETED, http_server_completed, s,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_server_notify, s,
 	    MHD_OPTION_END);
 	if (s->mhd == NULL) {
 		snprintf(err, errlen, "cannot listen on %s", o->listen);
@@ -365,9 +475,11 @@ http_server_start(struct http_server *s, uv_loop_t *loop,
 	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info != NULL ? info->port : 0;
 	uv_timer_init(loop, &s->timer);
+	uv_timer_init(loop, &s->sweep);
 	s->poll.data = s;
 	s->timer.data = s;
-	s->open_handles = 2;
+	s->sweep.data = s;
+	s->open_handles = 3;
 	uv_poll_start(&s->poll, UV_READABLE, http_server_poll_cb);
 	http_server_run(s);
 	return 0;
@@ -400,4 +512,5 @@ http_server_close(struct http_server *s, void (*cb)(void *arg), void *arg)
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, http_server_closed_cb);
 	uv_close((uv_handle_t *)&s->timer, http_server_closed_cb);
+	uv_close((uv_handle_t *)&s->sweep, http_server_closed_cb);
 }

@@ -6,9 +6,11 @@
  * thread of its own (MHD_USE_EPOLL): its epoll fd is watched by a
  * uv_poll_t, MHD_get_timeout() arms a uv_timer_t, and both callbacks call
  * MHD_run(), which never blocks. Limits: a connection cap, a connection
- * timeout (an idle or too slow client, slowloris, is dropped), a memory
- * limit per connection (oversized headers get 431 from the library) and a
- * body limit (413).
+ * timeout (an idle client is dropped), a deadline for the request head
+ * (the same length, counted from the connection's start or its previous
+ * request: a slowloris that trickles a byte now and then is dropped too),
+ * a memory limit per connection (oversized headers get 431 from the
+ * library) and a body limit (413).
  *
  * This module only speaks HTTP: it routes the methods and paths of SPEC 5
  * (404 unknown path, 405 wrong method, with Allow) and hands each request
@@ -29,6 +31,7 @@
 #include "buf.h"
 
 struct MHD_Daemon;
+struct http_server_conn;
 
 /* What a handler answers: status, content type and body. */
 struct http_server_reply {
@@ -62,6 +65,10 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	uv_poll_t poll;
 	uv_timer_t timer;
+	uv_timer_t sweep;		/* head deadlines, while connections exist */
+	struct http_server_conn *conns;
+	uint64_t head_timeout_ns;
+	uint64_t heads_cut;		/* connections cut at their deadline */
 	struct http_server_handlers handlers;
 	size_t max_body;
 	int port;			/* bound port (useful with port 0) */

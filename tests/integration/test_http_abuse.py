@@ -60,6 +60,35 @@ def test_idle_and_slow_clients_are_dropped(workdir):
     assert d.stop() == 0
 
 
+def test_trickling_slowloris_is_dropped(workdir):
+    """A byte every 300 ms resets an idle timeout forever; the head
+    deadline (http.connection_timeout from the connection's start) does
+    not."""
+    d = daemon(workdir, INI)
+    c = Client(d.socket_path)
+    s = connect(d.http_port)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
+    dropped = False
+    while time.monotonic() - started < 6:
+        try:
+            s.sendall(b"X")
+        except OSError:
+            dropped = True
+            break
+        if closed_by_peer(s):
+            dropped = True
+            break
+        assert c.call("ping") == "pong"
+        time.sleep(0.3)   # the client's pace, not a wait for the daemon
+    elapsed = time.monotonic() - started
+    assert dropped, "a trickling client kept its connection for 6 s"
+    assert elapsed < 3.0, elapsed
+    s.close()
+    assert http(d.http_port, "GET", "/healthz")[0] == 200
+    assert d.stop() == 0
+
+
 def test_connection_cap(workdir):
     d = daemon(workdir, "[http]\nconnection_timeout = 30s\nmax_connections = 4\n")
     held = [connect(d.http_port) for _ in range(4)]

@@ -219,6 +219,40 @@ def test_download_rate_limit(workdir):
     assert d.stop() == 0
 
 
+def test_reload_changes_the_intake_rate(workdir):
+    d = daemon(workdir, "[http]\ndownload_metrics_rps = 1000\n")
+    body = envelope("http://h/x", size=1)
+    assert [post(d, body)[0] for _ in range(5)] == [200] * 5
+    with open(d.config_path) as f:
+        ini = f.read()
+    with open(d.config_path, "w") as f:
+        f.write(ini.replace("download_metrics_rps = 1000", "download_metrics_rps = 2"))
+    d.signal(signal.SIGHUP)
+    d.wait_log("configuration reloaded")
+    codes = [post(d, body)[0] for _ in range(10)]
+    assert codes.count(429) >= 10 - 2 - 1, codes
+    assert d.stop() == 0
+
+
+def test_ipv6_listen(workdir):
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+        s.close()
+    except OSError:
+        print("skipped: no IPv6 loopback here")
+        return
+    d = daemon(workdir, "[http]\nlisten = [::1]:%d\n" % port)
+    import http.client
+    c = http.client.HTTPConnection("::1", port, timeout=10)
+    c.request("GET", "/healthz")
+    r = c.getresponse()
+    assert r.status == 200 and r.read() == b"ok\n"
+    c.close()
+    assert d.stop() == 0
+
+
 def test_disabled(workdir):
     d = daemon(workdir, "[http]\nlisten =\n")
     d.wait_log('"http":"disabled"')

@@ -15,8 +15,8 @@
 #include "protocol.h"
 #include "status.h"
 
-static const double exporter_buckets[] = { 0.005, 0.01, 0.02, 0.05, 0.1,
-	0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300 };
+static const double exporter_buckets[] = { 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
+	0.5, 1, 2, 5, 10, 30, 60, 120, 300 };
 #define EXPORTER_NBUCKETS (sizeof exporter_buckets / sizeof exporter_buckets[0])
 
 static const char *const l_state[] = { "state", NULL };
@@ -28,7 +28,8 @@ static const char *const l_intake[] = { "source", "type", NULL };
 static const char *const l_version[] = { "version", NULL };
 
 static const char *const exporter_kind_names[EXPORTER_KINDS] = {
-	"instance_state", "setup_run" };
+	"instance_state", "setup_run"
+};
 static const char *const exporter_outcome_names[] = {
 #define X(e, s) s,
 	EXPORTER_OUTCOME_LIST(X)
@@ -49,61 +50,89 @@ static const struct exporter_row {
 	size_t field;
 	struct metrics_family_spec spec;
 } exporter_rows[] = {
-	{ F(state), { G, "podpulse_state", "1 for the current activity "
-	    "state (boot, idle, active), 0 for the others.", NULL, l_state,
-	    NULL, 0, 0 } },
-	{ F(concurrency), { G, "podpulse_concurrency", "Predictions in "
-	    "flight now.", NULL, NULL, NULL, 0, 0 } },
-	{ F(pending), { G, "podpulse_pending", "Predictions enqueued and not "
-	    "yet started.", NULL, NULL, NULL, 0, 0 } },
-	{ F(state_seconds), { C, "podpulse_state_seconds", "Seconds spent in "
-	    "each state since start; its rate for active is the "
-	    "utilization.", "seconds", l_state, NULL, 0, 0 } },
-	{ F(concurrency_seconds), { C, "podpulse_concurrency_seconds",
-	    "Integral of the concurrency over time; its rate is the mean "
-	    "concurrency.", "seconds", NULL, NULL, 0, 0 } },
-	{ F(predictions), { C, "podpulse_predictions", "Predictions started, "
-	    "and ended by status.", NULL, l_status, NULL, 0, 0 } },
-	{ F(prediction_duration), { H, "podpulse_prediction_duration_seconds",
-	    "Time from start to stop of each prediction.", "seconds", NULL,
-	    exporter_buckets, EXPORTER_NBUCKETS, 0 } },
-	{ F(queue_duration), { H, "podpulse_queue_duration_seconds",
-	    "Time from enqueue to start of each enqueued prediction.",
-	    "seconds", NULL, exporter_buckets, EXPORTER_NBUCKETS, 0 } },
-	{ F(protocol_errors), { C, "podpulse_protocol_errors", "Socket "
-	    "protocol errors by reason.", NULL, l_reason, NULL, 0, 0 } },
-	{ F(connections), { G, "podpulse_connections", "Open connections on "
-	    "the Unix socket.", NULL, NULL, NULL, 0, 0 } },
-	{ F(reports), { C, "podpulse_reports", "Reports by kind and outcome.",
-	    NULL, l_report, NULL, 0, 0 } },
-	{ F(reports_pending), { G, "podpulse_reports_pending", "Reports not "
-	    "yet delivered.", NULL, NULL, NULL, 0, 0 } },
-	{ F(setup_duration), { G, "podpulse_setup_duration_seconds", "Setup "
-	    "duration: so far while it runs, final once it ended.", "seconds",
-	    NULL, NULL, 0, 0 } },
-	{ F(full_fraction), { G, "podpulse_full_fraction", "Fraction of the "
-	    "last 5 minutes at monitor.max_concurrency (0 when unset).", NULL,
-	    NULL, NULL, 0, 0 } },
-	{ F(mean_pending), { G, "podpulse_mean_pending", "Mean number of "
-	    "pending predictions over the last 5 minutes.", NULL, NULL, NULL,
-	    0, 0 } },
-	{ F(downloads), { C, "podpulse_downloads", "Model downloads reported "
-	    "to POST /metrics, by host.", NULL, l_host, NULL, 0,
-	    EXPORTER_HOSTS_MAX } },
-	{ F(download_bytes), { C, "podpulse_download_bytes", "Bytes of the "
-	    "successful model downloads, by host.", "bytes", l_host, NULL, 0,
-	    EXPORTER_HOSTS_MAX } },
-	{ F(download_errors), { C, "podpulse_download_errors", "Model "
-	    "downloads that failed, by host.", NULL, l_host, NULL, 0,
-	    EXPORTER_HOSTS_MAX } },
-	{ F(intake), { C, "podpulse_metrics_intake", "Envelopes accepted by "
-	    "POST /metrics, by source and type.", NULL, l_intake, NULL, 0,
-	    EXPORTER_SOURCES_MAX } },
-	{ F(rejected), { C, "podpulse_http_rejected", "HTTP requests refused, "
-	    "by reason.", NULL, l_reason, NULL, 0, 0 } },
-	{ F(build_info), { G, "podpulse_build_info", "Always 1; the version "
-	    "label says which podpulse runs.", NULL, l_version, NULL, 0,
-	    0 } },
+	{ F(state),
+	    { G, "podpulse_state",
+		"1 for the current activity state (boot, idle, active), 0 for "
+		"the others.",
+		NULL, l_state, NULL, 0, 0 } },
+	{ F(concurrency),
+	    { G, "podpulse_concurrency", "Predictions in flight now.", NULL,
+		NULL, NULL, 0, 0 } },
+	{ F(pending),
+	    { G, "podpulse_pending",
+		"Predictions enqueued and not yet started.", NULL, NULL, NULL,
+		0, 0 } },
+	{ F(state_seconds),
+	    { C, "podpulse_state_seconds",
+		"Seconds spent in each state since start; its rate for active "
+		"is the utilization.",
+		"seconds", l_state, NULL, 0, 0 } },
+	{ F(concurrency_seconds),
+	    { C, "podpulse_concurrency_seconds",
+		"Integral of the concurrency over time; its rate is the mean "
+		"concurrency.",
+		"seconds", NULL, NULL, 0, 0 } },
+	{ F(predictions),
+	    { C, "podpulse_predictions",
+		"Predictions started, and ended by status.", NULL, l_status,
+		NULL, 0, 0 } },
+	{ F(prediction_duration),
+	    { H, "podpulse_prediction_duration_seconds",
+		"Time from start to stop of each prediction.", "seconds", NULL,
+		exporter_buckets, EXPORTER_NBUCKETS, 0 } },
+	{ F(queue_duration),
+	    { H, "podpulse_queue_duration_seconds",
+		"Time from enqueue to start of each enqueued prediction.",
+		"seconds", NULL, exporter_buckets, EXPORTER_NBUCKETS, 0 } },
+	{ F(protocol_errors),
+	    { C, "podpulse_protocol_errors",
+		"Socket protocol errors by reason.", NULL, l_reason, NULL, 0,
+		0 } },
+	{ F(connections),
+	    { G, "podpulse_connections", "Open connections on the Unix socket.",
+		NULL, NULL, NULL, 0, 0 } },
+	{ F(reports),
+	    { C, "podpulse_reports", "Reports by kind and outcome.", NULL,
+		l_report, NULL, 0, 0 } },
+	{ F(reports_pending),
+	    { G, "podpulse_reports_pending", "Reports not yet delivered.", NULL,
+		NULL, NULL, 0, 0 } },
+	{ F(setup_duration),
+	    { G, "podpulse_setup_duration_seconds",
+		"Setup duration: so far while it runs, final once it ended.",
+		"seconds", NULL, NULL, 0, 0 } },
+	{ F(full_fraction),
+	    { G, "podpulse_full_fraction",
+		"Fraction of the last 5 minutes at monitor.max_concurrency (0 "
+		"when unset).",
+		NULL, NULL, NULL, 0, 0 } },
+	{ F(mean_pending),
+	    { G, "podpulse_mean_pending",
+		"Mean number of pending predictions over the last 5 minutes.",
+		NULL, NULL, NULL, 0, 0 } },
+	{ F(downloads),
+	    { C, "podpulse_downloads",
+		"Model downloads reported to POST /metrics, by host.", NULL,
+		l_host, NULL, 0, EXPORTER_HOSTS_MAX } },
+	{ F(download_bytes),
+	    { C, "podpulse_download_bytes",
+		"Bytes of the successful model downloads, by host.", "bytes",
+		l_host, NULL, 0, EXPORTER_HOSTS_MAX } },
+	{ F(download_errors),
+	    { C, "podpulse_download_errors",
+		"Model downloads that failed, by host.", NULL, l_host, NULL, 0,
+		EXPORTER_HOSTS_MAX } },
+	{ F(intake),
+	    { C, "podpulse_metrics_intake",
+		"Envelopes accepted by POST /metrics, by source and type.",
+		NULL, l_intake, NULL, 0, EXPORTER_SOURCES_MAX } },
+	{ F(rejected),
+	    { C, "podpulse_http_rejected", "HTTP requests refused, by reason.",
+		NULL, l_reason, NULL, 0, 0 } },
+	{ F(build_info),
+	    { G, "podpulse_build_info",
+		"Always 1; the version label says which podpulse runs.", NULL,
+		l_version, NULL, 0, 0 } },
 };
 
 #undef C
@@ -155,8 +184,9 @@ exporter_init(struct exporter *x, uint64_t now_ns, const char *version)
 	metrics_init(&x->registry);
 	rolling_init(&x->rolling, now_ns);
 	for (i = 0; i < sizeof exporter_rows / sizeof exporter_rows[0]; i++)
-		*exporter_field(x, exporter_rows[i].field) =
-		    metrics_family_add(&x->registry, &exporter_rows[i].spec);
+		*exporter_field(x,
+		    exporter_rows[i].field) = metrics_family_add(&x->registry,
+		    &exporter_rows[i].spec);
 	exporter_fixed_series(x, version);
 }
 
@@ -207,7 +237,8 @@ void
 exporter_reject(struct exporter *x, enum exporter_reject why)
 {
 	metrics_add(metrics_series_get1(x->rejected,
-	    exporter_reject_names[why]), 1);
+			exporter_reject_names[why]),
+	    1);
 }
 
 void
@@ -240,15 +271,17 @@ exporter_refresh_monitor(struct exporter *x, const struct engine *e,
 
 	monitor_totals(m, now_ns, state_s, &level_s);
 	for (i = 0; i < STATUS_STATE_COUNT; i++) {
-		metrics_set(metrics_series_get1(x->state,
-		    status_state_name(i)), i == (int)cur);
+		metrics_set(metrics_series_get1(x->state, status_state_name(i)),
+		    i == (int)cur);
 		metrics_set(metrics_series_get1(x->state_seconds,
-		    status_state_name(i)), state_s[i]);
+				status_state_name(i)),
+		    state_s[i]);
 	}
 	metrics_set(metrics_series_get0(x->concurrency_seconds), level_s);
 	for (i = 0; i < STATUS_PREDICTION_COUNT; i++)
 		metrics_set(metrics_series_get1(x->predictions,
-		    status_prediction_name(i)), (double)m->total_counts[i]);
+				status_prediction_name(i)),
+		    (double)m->total_counts[i]);
 	metrics_set(metrics_series_get1(x->predictions, "started"),
 	    (double)m->total_counts[MONITOR_COUNT_STARTED]);
 	metrics_set(metrics_series_get0(x->concurrency), m->level);
@@ -271,7 +304,8 @@ exporter_refresh(struct exporter *x, const struct engine *e,
 	    (double)e->connections);
 	for (i = 1; i < PROTOCOL_ERROR_COUNT; i++)
 		metrics_set(metrics_series_get1(x->protocol_errors,
-		    protocol_error_name(i)), (double)e->errors[i]);
+				protocol_error_name(i)),
+		    (double)e->errors[i]);
 	for (k = 0; k < EXPORTER_KINDS; k++) {
 		for (i = 0; i < EXPORTER_OUTCOME_COUNT; i++) {
 			v[0] = exporter_kind_names[k];
@@ -282,8 +316,8 @@ exporter_refresh(struct exporter *x, const struct engine *e,
 	}
 	metrics_set(metrics_series_get0(x->reports_pending),
 	    (double)reports->pending);
-	metrics_set(metrics_series_get0(x->full_fraction), max_concurrency >
-	    0 ? rolling_full_fraction(&x->rolling) : 0);
+	metrics_set(metrics_series_get0(x->full_fraction),
+	    max_concurrency > 0 ? rolling_full_fraction(&x->rolling) : 0);
 	metrics_set(metrics_series_get0(x->mean_pending),
 	    rolling_mean_pending(&x->rolling));
 }

@@ -26,8 +26,8 @@
 #include "metrics.h"
 #include "rolling.h"
 
-#define EXPORTER_HOSTS_MAX 100		/* distinct download hosts */
-#define EXPORTER_SOURCES_MAX 32		/* distinct (source, type) pairs */
+#define EXPORTER_HOSTS_MAX 100	/* distinct download hosts */
+#define EXPORTER_SOURCES_MAX 32 /* distinct (source, type) pairs */
 
 /* Why the HTTP endpoint refused a request (podpulse_http_rejected_total). */
 #define EXPORTER_REJECT_LIST(X) \
@@ -41,7 +41,7 @@ enum exporter_reject {
 #define X(e, s) EXPORTER_REJECT_##e,
 	EXPORTER_REJECT_LIST(X)
 #undef X
-	EXPORTER_REJECT_COUNT
+	    EXPORTER_REJECT_COUNT
 };
 
 /* The report counters, as the reporter shell keeps them. */
@@ -55,10 +55,10 @@ enum exporter_outcome {
 #define X(e, s) EXPORTER_OUTCOME_##e,
 	EXPORTER_OUTCOME_LIST(X)
 #undef X
-	EXPORTER_OUTCOME_COUNT
+	    EXPORTER_OUTCOME_COUNT
 };
 
-#define EXPORTER_KINDS 2	/* instance_state, setup_run */
+#define EXPORTER_KINDS 2 /* instance_state, setup_run */
 
 struct exporter_reports {
 	uint64_t counts[EXPORTER_KINDS][EXPORTER_OUTCOME_COUNT];
@@ -72,8 +72,8 @@ struct exporter {
 	    *concurrency_seconds, *predictions, *prediction_duration,
 	    *queue_duration, *protocol_errors, *connections, *reports,
 	    *reports_pending, *setup_duration, *full_fraction, *mean_pending,
-	    *downloads, *download_bytes, *download_errors, *intake,
-	    *rejected, *build_info;
+	    *downloads, *download_bytes, *download_errors, *intake, *rejected,
+	    *build_info;
 };
 
 void exporter_init(struct exporter *x, uint64_t now_ns, const char *version);

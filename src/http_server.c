@@ -30,13 +30,18 @@
 #include "log.h"
 #include "xmalloc.h"
 
-enum http_route { HTTP_METRICS, HTTP_HEALTHZ, HTTP_READYZ, HTTP_STATE,
-	HTTP_INTAKE };
+enum http_route {
+	HTTP_METRICS,
+	HTTP_HEALTHZ,
+	HTTP_READYZ,
+	HTTP_STATE,
+	HTTP_INTAKE
+};
 
 static const struct http_server_path {
 	const char *path;
-	int get;			/* route for GET and HEAD, or -1 */
-	int post;			/* route for POST, or -1 */
+	int get;  /* route for GET and HEAD, or -1 */
+	int post; /* route for POST, or -1 */
 	const char *allow;
 } http_server_paths[] = {
 	{ "/metrics", HTTP_METRICS, HTTP_INTAKE, "GET, HEAD, POST" },
@@ -74,8 +79,8 @@ http_server_route(const char *url, const char *method, unsigned *status,
 	const struct http_server_path *p;
 	size_t i;
 
-	for (i = 0; i < sizeof http_server_paths /
-	    sizeof http_server_paths[0]; i++) {
+	for (i = 0; i < sizeof http_server_paths / sizeof http_server_paths[0];
+	     i++) {
 		p = &http_server_paths[i];
 		if (strcmp(url, p->path) != 0)
 			continue;
@@ -94,8 +99,8 @@ http_server_route(const char *url, const char *method, unsigned *status,
 }
 
 static enum MHD_Result
-http_server_respond(struct MHD_Connection *conn,
-    struct http_server_reply *r, const char *allow)
+http_server_respond(struct MHD_Connection *conn, struct http_server_reply *r,
+    const char *allow)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -106,8 +111,8 @@ http_server_respond(struct MHD_Connection *conn,
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    r->content_type != NULL ? r->content_type :
-	    "text/plain; charset=utf-8");
+	    r->content_type != NULL ? r->content_type
+				    : "text/plain; charset=utf-8");
 	if (allow != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(conn, r->status, resp);
@@ -135,8 +140,7 @@ http_server_refuse(struct http_server *s, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result
-http_server_get(struct http_server *s, struct MHD_Connection *conn,
-    int route)
+http_server_get(struct http_server *s, struct MHD_Connection *conn, int route)
 {
 	struct http_server_handlers *h = &s->handlers;
 	struct http_server_reply r = { 200, NULL, { 0 } };
@@ -144,8 +148,10 @@ http_server_get(struct http_server *s, struct MHD_Connection *conn,
 	buf_init(&r.body);
 	switch (route) {
 	case HTTP_METRICS:
-		h->metrics(h->arg, MHD_lookup_connection_value(conn,
-		    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT), &r);
+		h->metrics(h->arg,
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+			MHD_HTTP_HEADER_ACCEPT),
+		    &r);
 		break;
 	case HTTP_HEALTHZ:
 		h->healthz(h->arg, &r);
@@ -204,7 +210,8 @@ http_server_conn_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *info;
 
-	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	info = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return info != NULL ? info->socket_context : NULL;
 }
 
@@ -257,8 +264,8 @@ http_server_access(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 static void
-http_server_completed(void *cls, struct MHD_Connection *conn,
-    void **con_cls, enum MHD_RequestTerminationCode toe)
+http_server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
 {
 	struct http_request *req = *con_cls;
 
@@ -301,8 +308,8 @@ http_server_sweep_cb(uv_timer_t *t)
 	int cut = 0;
 
 	for (c = s->conns; c != NULL; c = c->next) {
-		if (c->in_request || c->cut || now - c->since_ns <
-		    s->head_timeout_ns)
+		if (c->in_request || c->cut ||
+		    now - c->since_ns < s->head_timeout_ns)
 			continue;
 		info = MHD_get_connection_info(c->conn,
 		    MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -315,7 +322,8 @@ http_server_sweep_cb(uv_timer_t *t)
 	if (cut > 0) {
 		s->heads_cut += (uint64_t)cut;
 		log_debug("http: cut connections whose request head was "
-		    "overdue", "count", LOG_NUM(cut));
+			  "overdue",
+		    "count", LOG_NUM(cut));
 		http_server_run(s);
 	}
 }
@@ -361,8 +369,7 @@ http_server_connections(struct http_server *s)
 {
 	const union MHD_DaemonInfo *info;
 
-	info = MHD_get_daemon_info(s->mhd,
-	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 	return info != NULL ? info->num_connections : 0;
 }
 
@@ -435,8 +442,8 @@ http_server_resolve(const char *listen, struct sockaddr_storage *ss,
 
 int
 http_server_start(struct http_server *s, uv_loop_t *loop,
-    const struct http_server_options *o,
-    const struct http_server_handlers *h, char *err, size_t errlen)
+    const struct http_server_options *o, const struct http_server_handlers *h,
+    char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
@@ -469,7 +476,8 @@ http_server_start(struct http_server *s, uv_loop_t *loop,
 	if (info == NULL || uv_poll_init(loop, &s->poll, info->epoll_fd) != 0) {
 		MHD_stop_daemon(s->mhd);
 		s->mhd = NULL;
-		snprintf(err, errlen, "cannot watch the HTTP server's epoll fd");
+		snprintf(err, errlen,
+		    "cannot watch the HTTP server's epoll fd");
 		return -1;
 	}
 	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);

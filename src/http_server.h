@@ -36,7 +36,7 @@ struct http_server_conn;
 /* What a handler answers: status, content type and body. */
 struct http_server_reply {
 	unsigned status;
-	const char *content_type;	/* static string */
+	const char *content_type; /* static string */
 	struct buf body;
 };
 
@@ -54,7 +54,7 @@ struct http_server_handlers {
 };
 
 struct http_server_options {
-	const char *listen;		/* host:port or [v6]:port */
+	const char *listen; /* host:port or [v6]:port */
 	unsigned max_connections;
 	unsigned timeout_s;
 	size_t max_body;
@@ -65,13 +65,13 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	uv_poll_t poll;
 	uv_timer_t timer;
-	uv_timer_t sweep;		/* head deadlines, while connections exist */
+	uv_timer_t sweep; /* head deadlines, while connections exist */
 	struct http_server_conn *conns;
 	uint64_t head_timeout_ns;
-	uint64_t heads_cut;		/* connections cut at their deadline */
+	uint64_t heads_cut; /* connections cut at their deadline */
 	struct http_server_handlers handlers;
 	size_t max_body;
-	int port;			/* bound port (useful with port 0) */
+	int port; /* bound port (useful with port 0) */
 	int open_handles;
 	void (*closed_cb)(void *arg);
 	void *closed_arg;
@@ -79,11 +79,10 @@ struct http_server {
 
 /* Returns 0, or -1 with err set (bad address, bind failure). */
 int http_server_start(struct http_server *s, uv_loop_t *loop,
-    const struct http_server_options *o,
-    const struct http_server_handlers *h, char *err, size_t errlen);
+    const struct http_server_options *o, const struct http_server_handlers *h,
+    char *err, size_t errlen);
 
 /* Close; cb (may be NULL) runs once nothing of the server is left. */
-void http_server_close(struct http_server *s, void (*cb)(void *arg),
-    void *arg);
+void http_server_close(struct http_server *s, void (*cb)(void *arg), void *arg);
 
 #endif

@@ -67,6 +67,7 @@ struct http_server_conn {
 };
 
 struct http_request {
+	int route;
 	int too_large;
 	struct buf body;
 };
@@ -166,9 +167,14 @@ http_server_get(struct http_server *s, struct MHD_Connection *conn, int route)
 	return http_server_respond(conn, &r, NULL);
 }
 
-/* The first call of a POST: refuse a declared body over the limit. */
+/*
+ * The first call of a request: refuse a declared body over the limit,
+ * else keep a context and answer on the last call. Answering now, before
+ * the request is complete, would make the library close the connection
+ * after the answer: no keep-alive for Prometheus.
+ */
 static enum MHD_Result
-http_server_post_begin(struct http_server *s, struct MHD_Connection *conn,
+http_server_begin(struct http_server *s, struct MHD_Connection *conn, int route,
     void **con_cls)
 {
 	struct http_request *req;
@@ -185,6 +191,7 @@ http_server_post_begin(struct http_server *s, struct MHD_Connection *conn,
 			    MHD_HTTP_CONTENT_TOO_LARGE, NULL);
 	}
 	req = xcalloc(1, sizeof(*req));
+	req->route = route;
 	buf_init(&req->body);
 	*con_cls = req;
 	return MHD_YES;
@@ -244,14 +251,16 @@ http_server_access(void *cls, struct MHD_Connection *conn, const char *url,
 		route = http_server_route(url, method, &status, &allow);
 		if (route < 0)
 			return http_server_refuse(s, conn, status, allow);
-		if (route != HTTP_INTAKE)
-			return http_server_get(s, conn, route);
-		return http_server_post_begin(s, conn, con_cls);
+		return http_server_begin(s, conn, route, con_cls);
 	}
 	if (*upload_data_size != 0) {
-		if (req->too_large ||
+		/*
+		 * Only the intake keeps its body, up to max_body; beyond, keep
+		 * reading, keep nothing, and answer 413 at the end. A GET's
+		 * body is read and dropped the same way (and not answered 413).
+		 */
+		if (req->route != HTTP_INTAKE || req->too_large ||
 		    buf_pending(&req->body) + *upload_data_size > s->max_body) {
-			/* Keep reading, keep nothing: answer 413 at the end. */
 			req->too_large = 1;
 			buf_free(&req->body);
 			buf_init(&req->body);
@@ -260,6 +269,8 @@ http_server_access(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (req->route != HTTP_INTAKE)
+		return http_server_get(s, conn, req->route);
 	return http_server_post_end(s, conn, req);
 }
 

@@ -36,6 +36,24 @@ def test_healthz_readyz_boot_to_ready(workdir):
     assert not any('"handle left open' in l for l in d.log_lines())
 
 
+def test_keep_alive(workdir):
+    """Prometheus keeps its connection between scrapes."""
+    import http.client
+    d = daemon(workdir)
+    c = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+    for path in ("/healthz", "/metrics", "/v1/state", "/readyz"):
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        assert r.status in (200, 503), (path, r.status)
+        assert r.getheader("Connection") != "close", path
+    c.request("POST", "/metrics", body=b'{"type":"x"}')
+    r = c.getresponse()
+    assert r.status == 200 and r.read() == b"ok\n"
+    c.close()
+    assert d.stop() == 0
+
+
 def test_readyz_boot_to_failed_and_timeout(workdir):
     d = daemon(workdir)
     Client(d.socket_path, ack=True).call("setup done failed")

@@ -230,7 +230,7 @@ def test_download_rate_limit(workdir):
     # The bucket starts with 100 tokens and refills 100 per second.
     assert 100 <= ok <= 100 + int(100 * elapsed) + 1, (ok, elapsed)
     assert limited >= 150 - (100 + int(100 * elapsed) + 1), (limited, elapsed)
-    if elapsed < 0.5:
+    if elapsed < 0.2:       # the usual case: the bucket visibly bites
         assert limited >= 25, (limited, elapsed)
     m = get(d, "/metrics")[2].decode()
     assert 'podpulse_http_rejected_total{reason="rate_limited"} %d' % limited in m

@@ -95,10 +95,14 @@ def test_prometheus_rate_matches_schedule(workdir):
                          % WINDOW, at)
         assert len(res) == 1, res
         got = float(res[0]["value"][1])
-        want = ACTIVE / PERIOD
-        print("prometheus rate %.4f, schedule %.4f (measured %.4f)" %
-              (got, want, out["utilization"]))
+        nominal = ACTIVE / PERIOD
+        want = out["utilization"]
+        print("prometheus rate %.4f, schedule measured %.4f (nominal %.4f)" %
+              (got, want, nominal))
+        # Against what the schedule really ran (a loaded machine stretches
+        # the 50 ms a little); and that is near the plan.
         assert abs(got - want) <= 0.05 * want, (got, want)
+        assert abs(want - nominal) <= 0.1 * nominal, (want, nominal)
         # The three states add up to wall time: rate of the sum is 1.
         res = prom_query(port, 'sum(rate(podpulse_state_seconds_total[%s]))' % WINDOW, at)
         assert abs(float(res[0]["value"][1]) - 1.0) < 0.02, res

@@ -281,14 +281,34 @@ daemon_after_read(void *arg)
 
 /* Engine hooks */
 
+/*
+ * Hand a report to the reporter and note its fate for the state object:
+ * written at once (delivered), refused (dropped), or queued on a stream
+ * whose reader has not taken it yet.
+ */
+static void
+daemon_submit(struct daemon *d, enum reporter_kind kind, cJSON *body)
+{
+	static const char *const kinds[REPORTER_KINDS] = { "instance_state",
+		"setup_run" };
+	uint64_t delivered = d->reporter.delivered[kind];
+	uint64_t dropped = d->reporter.dropped[kind];
+
+	reporter_submit(&d->reporter, kind, body);
+	d->engine.reports_pending = reporter_pending(&d->reporter);
+	d->engine.last_report_kind = kinds[kind];
+	d->engine.last_report_outcome = d->reporter.dropped[kind] != dropped ?
+	    "dropped" : d->reporter.delivered[kind] != delivered ?
+	    "delivered" : "queued";
+}
+
 static void
 daemon_on_interval(void *arg, const struct monitor_interval *iv)
 {
 	struct daemon *d = arg;
 
-	reporter_submit(&d->reporter, REPORTER_INSTANCE_STATE,
+	daemon_submit(d, REPORTER_INSTANCE_STATE,
 	    report_instance_state(&d->identity.id, &d->engine.clock, iv));
-	d->engine.reports_pending = reporter_pending(&d->reporter);
 }
 
 static void
@@ -303,10 +323,9 @@ daemon_on_setup(void *arg, enum status_setup status, int late)
 		return;
 	}
 	log_info("setup finished", "status", status_setup_name(status));
-	reporter_submit(&d->reporter, REPORTER_SETUP_RUN,
+	daemon_submit(d, REPORTER_SETUP_RUN,
 	    engine_setup_report(&d->engine, &d->identity.id,
 	    d->identity.has_scheduled_at, d->identity.scheduled_at_ms));
-	d->engine.reports_pending = reporter_pending(&d->reporter);
 }
 
 static void

@@ -283,6 +283,14 @@ engine_state_json(const struct engine *e, uint64_t now_ns)
 	cJSON_AddItemToObject(obj, "interval", engine_interval_json(e, now_ns));
 	cJSON_AddNumberToObject(obj, "reports_pending",
 	    (double)e->reports_pending);
+	if (e->last_report_kind == NULL)
+		cJSON_AddNullToObject(obj, "last_report");
+	else {
+		setup = cJSON_AddObjectToObject(obj, "last_report");
+		cJSON_AddStringToObject(setup, "kind", e->last_report_kind);
+		cJSON_AddStringToObject(setup, "outcome",
+		    e->last_report_outcome);
+	}
 	return obj;
 }
 

@@ -75,6 +75,10 @@ struct engine {
 	uint64_t errors[PROTOCOL_ERROR_COUNT];
 	size_t connections;
 	size_t reports_pending;	/* kept up to date by the reporter shell */
+	/* The last report's kind and fate, kept by the reporter shell too
+	 * (NULL before the first): shown as last_report in the state. */
+	const char *last_report_kind;
+	const char *last_report_outcome;
 };
 
 void engine_init(struct engine *e, uint64_t now_ns,

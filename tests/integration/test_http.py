@@ -85,6 +85,16 @@ def test_state_is_the_socket_state(workdir):
     assert st["setup"]["status"] == "ready" and st["setup"]["completed_at"]
     for k in ("elapsed", "boot_time", "idle_time", "active_time", "max_concurrency"):
         assert k in st["interval"], k
+    # The setup report went out: the state says so.
+    assert st["last_report"]["kind"] == "setup_run", st
+    assert st["last_report"]["outcome"] in ("delivered", "queued"), st
+    assert d.stop() == 0
+
+
+def test_state_before_any_report(workdir):
+    d = daemon(workdir)
+    st = json.loads(get(d, "/v1/state")[2])
+    assert st["last_report"] is None, st
     assert d.stop() == 0
 
 

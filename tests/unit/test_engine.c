@@ -325,6 +325,7 @@ test_state_json(void **state)
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(st,
 	    "setup"), "status")->valuestring, "ready");
 	assert_non_null(cJSON_GetObjectItem(st, "reports_pending"));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(st, "last_report")));
 	iv = cJSON_GetObjectItem(st, "interval");
 	assert_float_equal(cJSON_GetObjectItem(iv, "elapsed")->valuedouble,
 	    3.0, 1e-9);

@@ -103,6 +103,9 @@ def test_prometheus_rate_matches_schedule(workdir):
         # the 50 ms a little); and that is near the plan.
         assert abs(got - want) <= 0.05 * want, (got, want)
         assert abs(want - nominal) <= 0.1 * nominal, (want, nominal)
+        # One prediction at a time: the mean concurrency is the utilization.
+        res = prom_query(port, 'rate(podpulse_concurrency_seconds_total[%s])' % WINDOW, at)
+        assert abs(float(res[0]["value"][1]) - got) < 0.005, (res, got)
         # The three states add up to wall time: rate of the sum is 1.
         res = prom_query(port, 'sum(rate(podpulse_state_seconds_total[%s]))' % WINDOW, at)
         assert abs(float(res[0]["value"][1]) - 1.0) < 0.02, res

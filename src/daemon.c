@@ -491,7 +491,8 @@ daemon_http_refused(void *arg, unsigned status)
 
 	exporter_reject(&d->exporter, status == 404 ?
 	    EXPORTER_REJECT_NOT_FOUND : status == 405 ?
-	    EXPORTER_REJECT_METHOD : EXPORTER_REJECT_TOO_LARGE);
+	    EXPORTER_REJECT_METHOD : status == 408 ?
+	    EXPORTER_REJECT_HEAD_TIMEOUT : EXPORTER_REJECT_TOO_LARGE);
 }
 
 static int

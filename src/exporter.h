@@ -34,6 +34,7 @@
 	X(NOT_FOUND, "not_found") \
 	X(METHOD, "method_not_allowed") \
 	X(TOO_LARGE, "too_large") \
+	X(HEAD_TIMEOUT, "head_timeout") \
 	X(RATE_LIMITED, "rate_limited") \
 	X(INVALID, "invalid")
 

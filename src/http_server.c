@@ -330,13 +330,13 @@ http_server_sweep_cb(uv_timer_t *t)
 		c->cut = 1;
 		cut++;
 	}
-	if (cut > 0) {
-		s->heads_cut += (uint64_t)cut;
-		log_debug("http: cut connections whose request head was "
-			  "overdue",
-		    "count", LOG_NUM(cut));
-		http_server_run(s);
-	}
+	if (cut == 0)
+		return;
+	s->heads_cut += (uint64_t)cut;
+	log_debug("http: request heads overdue", "cut", LOG_NUM(cut));
+	while (s->handlers.refused != NULL && cut-- > 0)
+		s->handlers.refused(s->handlers.arg, MHD_HTTP_REQUEST_TIMEOUT);
+	http_server_run(s);
 }
 
 static void

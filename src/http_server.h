@@ -48,7 +48,10 @@ struct http_server_handlers {
 	void (*state)(void *arg, struct http_server_reply *reply);
 	void (*intake)(void *arg, const char *body, size_t len,
 	    struct http_server_reply *reply);
-	/* A request refused before a handler ran (404, 405, 413). */
+	/*
+	 * A request refused before a handler ran (404, 405, 413), or a
+	 * connection cut because its request head was overdue (408).
+	 */
 	void (*refused)(void *arg, unsigned status);
 	void *arg;
 };

@@ -101,6 +101,8 @@ def test_trickling_slowloris_is_dropped(workdir):
     assert elapsed < 3.0, elapsed
     s.close()
     assert http(d.http_port, "GET", "/healthz")[0] == 200
+    m = http(d.http_port, "GET", "/metrics")[2].decode()
+    assert 'podpulse_http_rejected_total{reason="head_timeout"} 1' in m, m
     assert d.stop() == 0
 
 

@@ -4,7 +4,9 @@
 # Starts the daemon with config/dev.ini (socket in /tmp, reports to
 # stdout) and a simulated model server beside it. An instance-state report
 # appears on stdout every 15 s, the setup report right after the simulated
-# setup. Ctrl-C stops both; the daemon then prints its final report.
+# setup. Metrics, probes and state are on http://127.0.0.1:9464 (try
+# curl -s localhost:9464/metrics in another terminal). Ctrl-C stops both;
+# the daemon then prints its final report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

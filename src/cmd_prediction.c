@@ -64,6 +64,8 @@ cmd_start_exec(struct cmd_ctx *ctx)
 	if (r != PREDICTIONS_OK)
 		return cmd_prediction_error(ctx, r);
 	monitor_prediction_start(&ctx->engine->monitor, ctx->now_ns);
+	if (ctx->engine->hooks.started != NULL)
+		ctx->engine->hooks.started(ctx->engine->hooks.arg, queued_ns);
 	return PROTOCOL_ERROR_OK;
 }
 
@@ -80,5 +82,6 @@ cmd_stop_exec(struct cmd_ctx *ctx)
 		return cmd_prediction_error(ctx, r);
 	monitor_prediction_stop(&ctx->engine->monitor, ctx->now_ns,
 	    (enum status_prediction)cmd->status, info.running);
+	engine_prediction_stopped(ctx->engine, &info, ctx->now_ns);
 	return PROTOCOL_ERROR_OK;
 }

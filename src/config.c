@@ -303,8 +303,8 @@ static const struct config_option config_table[] = {
 	{ .section = "http", .key = "connection_timeout",
 	    .type = CONFIG_DURATION, .def = "10s", .min = CONFIG_S,
 	    .max = CONFIG_H,
-	    .help = "Time an HTTP connection may stay silent (idle, or "
-		"sending its request too slowly) before it is closed.",
+	    .help = "Time an HTTP connection may stay silent, and time a "
+		"request head may take to arrive, before it is closed.",
 	    .offset = CONFIG_FIELD(http_connection_timeout) },
 	{ .section = "http", .key = "max_body", .type = CONFIG_SIZE,
 	    .def = "64KiB", .min = CONFIG_KIB, .max = 16 * CONFIG_MIB,

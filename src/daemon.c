@@ -15,9 +15,13 @@
 #include <uv.h>
 
 #include "engine.h"
+#include "exporter.h"
 #include "http_client.h"
+#include "http_server.h"
+#include "intake.h"
 #include "outbox.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "report.h"
 #include "reporter.h"
 #include "socket_server.h"
@@ -26,6 +30,7 @@
 
 #define DAEMON_CONFIG_MAX (1024 * 1024)
 #define DAEMON_ABORT_LOG_PERIOD_NS 1000000000ull
+#define DAEMON_INTAKE_LOG_PERIOD_NS 1000000000ull
 
 struct daemon_identity {
 	struct report_identity id;
@@ -44,6 +49,12 @@ struct daemon {
 	struct engine engine;
 	struct reporter reporter;
 	struct socket_server server;
+	struct exporter exporter;
+	struct http_server http;
+	int http_on;
+	struct ratelimit intake_limit;
+	struct log_ratelimit intake_log_limit;
+	uv_timer_t sample_timer;
 	uv_timer_t cut_timer;
 	uv_timer_t setup_timer;
 	uv_timer_t reap_timer;
@@ -272,12 +283,22 @@ daemon_after_read(void *arg)
 
 /* Engine hooks */
 
+/*
+ * Hand a report to the reporter. Its fate reaches the state object
+ * through the reporter's mirrors (pending count, last kind and outcome).
+ */
+static void
+daemon_submit(struct daemon *d, enum reporter_kind kind, cJSON *body)
+{
+	reporter_submit(&d->reporter, kind, body);
+}
+
 static void
 daemon_on_interval(void *arg, const struct monitor_interval *iv)
 {
 	struct daemon *d = arg;
 
-	reporter_submit(&d->reporter, REPORTER_INSTANCE_STATE,
+	daemon_submit(d, REPORTER_INSTANCE_STATE,
 	    report_instance_state(&d->identity.id, &d->engine.clock, iv));
 }
 
@@ -293,7 +314,7 @@ daemon_on_setup(void *arg, enum status_setup status, int late)
 		return;
 	}
 	log_info("setup finished", "status", status_setup_name(status));
-	reporter_submit(&d->reporter, REPORTER_SETUP_RUN,
+	daemon_submit(d, REPORTER_SETUP_RUN,
 	    engine_setup_report(&d->engine, &d->identity.id,
 	    d->identity.has_scheduled_at, d->identity.scheduled_at_ms));
 }
@@ -310,6 +331,193 @@ daemon_on_aborted(void *arg, const char *id, const char *reason)
 	    &suppressed))
 		log_info("prediction aborted", "id", id, "reason", reason,
 		    "suppressed", LOG_NUM(suppressed));
+}
+
+static void
+daemon_on_started(void *arg, uint64_t queued_ns)
+{
+	struct daemon *d = arg;
+
+	exporter_prediction_started(&d->exporter, queued_ns);
+}
+
+static void
+daemon_on_stopped(void *arg, const struct predictions_info *info,
+    uint64_t now_ns)
+{
+	struct daemon *d = arg;
+
+	exporter_prediction_stopped(&d->exporter, info, now_ns);
+}
+
+static void
+daemon_sample_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	exporter_sample(&d->exporter, &d->engine,
+	    (uint64_t)d->cfg.monitor_max_concurrency, uv_hrtime());
+}
+
+/* HTTP handlers (SPEC 5 and 6) */
+
+/* The reporter's outcomes as the exporter names them. */
+static const int daemon_outcome_map[DELIVERY_OUTCOMES] = {
+	[DELIVERY_DELIVERED] = EXPORTER_OUTCOME_DELIVERED,
+	[DELIVERY_RETRIED] = EXPORTER_OUTCOME_RETRIED,
+	[DELIVERY_REJECTED] = EXPORTER_OUTCOME_REJECTED,
+	[DELIVERY_DROPPED] = EXPORTER_OUTCOME_DROPPED,
+};
+
+static void
+daemon_http_metrics(void *arg, const char *accept,
+    struct http_server_reply *r)
+{
+	struct daemon *d = arg;
+	struct exporter_reports rep;
+	enum metrics_format format;
+	int k, o;
+
+	memset(&rep, 0, sizeof rep);
+	for (k = 0; k < REPORTER_KINDS && k < EXPORTER_KINDS; k++)
+		for (o = 0; o < DELIVERY_OUTCOMES; o++)
+			rep.counts[k][daemon_outcome_map[o]] =
+			    d->reporter.counters.total[k][o];
+	rep.pending = d->reporter.counters.pending;
+	exporter_refresh(&d->exporter, &d->engine, &rep,
+	    (uint64_t)d->cfg.monitor_max_concurrency, uv_hrtime());
+	format = metrics_format_from_accept(accept);
+	metrics_render(&d->exporter.registry, format, &r->body);
+	r->content_type = format == METRICS_OPENMETRICS ?
+	    METRICS_CONTENT_TYPE_OPENMETRICS : METRICS_CONTENT_TYPE_TEXT;
+}
+
+static void
+daemon_http_healthz(void *arg, struct http_server_reply *r)
+{
+	buf_append_str(&r->body, "ok\n");
+}
+
+static void
+daemon_http_readyz(void *arg, struct http_server_reply *r)
+{
+	struct daemon *d = arg;
+	enum status_setup setup = d->engine.monitor.setup;
+
+	if (setup == STATUS_SETUP_READY) {
+		buf_append_str(&r->body, "ok\n");
+		return;
+	}
+	r->status = 503;
+	buf_printf(&r->body, "not ready: setup %s\n",
+	    setup == STATUS_SETUP_RUNNING ? "is running" :
+	    setup == STATUS_SETUP_FAILED ? "failed" : "timed out");
+}
+
+static void
+daemon_http_state(void *arg, struct http_server_reply *r)
+{
+	struct daemon *d = arg;
+	cJSON *obj;
+	char *text;
+
+	obj = engine_state_json(&d->engine, uv_hrtime());
+	text = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	if (text == NULL) {
+		r->status = 500;
+		buf_append_str(&r->body, "out of memory\n");
+		return;
+	}
+	buf_append_str(&r->body, text);
+	buf_append_str(&r->body, "\n");
+	free(text);
+	r->content_type = "application/json";
+}
+
+static void
+daemon_intake_refused(struct daemon *d, struct http_server_reply *r,
+    unsigned status, const char *why)
+{
+	uint64_t suppressed;
+
+	r->status = status;
+	buf_printf(&r->body, "%s\n", why);
+	exporter_reject(&d->exporter, status == 429 ?
+	    EXPORTER_REJECT_RATE_LIMITED : EXPORTER_REJECT_INVALID);
+	if (log_ratelimit_allow(&d->intake_log_limit, uv_hrtime(),
+	    DAEMON_INTAKE_LOG_PERIOD_NS, &suppressed))
+		log_warn("download metrics refused", "status", LOG_NUM(status),
+		    "reason", why, "suppressed", LOG_NUM(suppressed));
+}
+
+static void
+daemon_http_intake(void *arg, const char *body, size_t len,
+    struct http_server_reply *r)
+{
+	struct daemon *d = arg;
+	struct intake_event ev;
+	char why[128];
+
+	if (!ratelimit_take(&d->intake_limit, uv_hrtime())) {
+		daemon_intake_refused(d, r, 429, "rate limited: at most "
+		    "http.download_metrics_rps requests per second");
+		return;
+	}
+	if (intake_parse(body, len, &ev, why, sizeof why) != 0) {
+		daemon_intake_refused(d, r, 400, why);
+		return;
+	}
+	exporter_intake(&d->exporter, &ev);
+	buf_append_str(&r->body, "ok\n");
+	if (!ev.download) {
+		log_info("metrics envelope of an unknown type accepted",
+		    "source", ev.source, "type", ev.type);
+		return;
+	}
+	/* Only the normalised URL: query strings carry secrets. */
+	log_info("model download", "url", ev.url, "host", ev.host,
+	    "size", LOG_NUM(ev.size), "bytes_per_second",
+	    LOG_NUM(ev.bytes_per_second), "failed", ev.failed ? "true" :
+	    "false", "source", ev.source);
+}
+
+static void
+daemon_http_refused(void *arg, unsigned status)
+{
+	struct daemon *d = arg;
+
+	exporter_reject(&d->exporter, status == 404 ?
+	    EXPORTER_REJECT_NOT_FOUND : status == 405 ?
+	    EXPORTER_REJECT_METHOD : status == 408 ?
+	    EXPORTER_REJECT_HEAD_TIMEOUT : EXPORTER_REJECT_TOO_LARGE);
+}
+
+static int
+daemon_start_http(struct daemon *d)
+{
+	struct http_server_handlers h = { daemon_http_metrics,
+		daemon_http_healthz, daemon_http_readyz, daemon_http_state,
+		daemon_http_intake, daemon_http_refused, d };
+	struct http_server_options o;
+	char err[512] = "";
+
+	ratelimit_init(&d->intake_limit,
+	    (uint64_t)d->cfg.http_download_metrics_rps,
+	    (uint64_t)d->cfg.http_download_metrics_rps, uv_hrtime());
+	if (d->cfg.http_listen[0] == '\0')
+		return 0;
+	o.listen = d->cfg.http_listen;
+	o.max_connections = (unsigned)d->cfg.http_max_connections;
+	o.timeout_s = (unsigned)(d->cfg.http_connection_timeout / 1000000000);
+	o.max_body = (size_t)d->cfg.http_max_body;
+	if (http_server_start(&d->http, &d->loop, &o, &h, err,
+	    sizeof err) != 0) {
+		log_error("cannot start the HTTP endpoint", "error", err);
+		return -1;
+	}
+	d->http_on = 1;
+	return 0;
 }
 
 /* Signals, reload, shutdown */
@@ -344,6 +552,9 @@ daemon_shutdown(struct daemon *d, const char *why)
 {
 	log_info("shutting down", "signal", why);
 	d->shutting_down = 1;
+	if (d->http_on)
+		http_server_close(&d->http, NULL, NULL);
+	daemon_close_handle((uv_handle_t *)&d->sample_timer);
 	socket_server_close(&d->server);
 	daemon_close_handle((uv_handle_t *)&d->cut_timer);
 	daemon_close_handle((uv_handle_t *)&d->setup_timer);
@@ -408,6 +619,9 @@ daemon_reload(struct daemon *d)
 	    (size_t)d->cfg.socket_max_reply_buffer);
 	uv_timer_stop(&d->reap_timer);
 	daemon_after_read(d);
+	ratelimit_set(&d->intake_limit,
+	    (uint64_t)d->cfg.http_download_metrics_rps,
+	    (uint64_t)d->cfg.http_download_metrics_rps, uv_hrtime());
 	if (kept != NULL)
 		log_warn("reload: these keys cannot change at run time and "
 		    "keep their value", "keys", kept);
@@ -466,7 +680,7 @@ static void
 daemon_init_engine(struct daemon *d)
 {
 	struct engine_hooks hooks = { daemon_on_interval, daemon_on_setup,
-		daemon_on_aborted, d };
+		daemon_on_aborted, d, daemon_on_started, daemon_on_stopped };
 	struct engine_options o;
 	struct report_clock clock;
 	char run_id[33];
@@ -476,6 +690,7 @@ daemon_init_engine(struct daemon *d)
 	clock.wall_ms = timeutil_wall_ms();
 	daemon_engine_options(&d->cfg, &o);
 	engine_init(&d->engine, clock.mono_ns, &clock, run_id, &o, &hooks);
+	exporter_init(&d->exporter, clock.mono_ns, PODPULSE_VERSION);
 	daemon_identity_build(d);
 }
 
@@ -506,7 +721,7 @@ static void
 daemon_init_handles(struct daemon *d)
 {
 	uv_timer_t *timers[] = { &d->cut_timer, &d->setup_timer,
-		&d->reap_timer, &d->grace_timer };
+		&d->reap_timer, &d->grace_timer, &d->sample_timer };
 	uv_signal_t *signals[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
 	size_t i;
 
@@ -522,6 +737,9 @@ daemon_init_handles(struct daemon *d)
 	uv_signal_start(&d->sig_int, daemon_stop_cb, SIGINT);
 	uv_signal_start(&d->sig_hup, daemon_hup_cb, SIGHUP);
 	daemon_cut_arm(d);
+	/* Slots are absolute (rolling.h): a repeating timer's drift is fine. */
+	uv_timer_start(&d->sample_timer, daemon_sample_cb,
+	    ROLLING_PERIOD_NS / 1000000, ROLLING_PERIOD_NS / 1000000);
 	if (d->cfg.monitor_setup_timeout > 0)
 		uv_timer_start(&d->setup_timer, daemon_setup_timeout_cb,
 		    (uint64_t)d->cfg.monitor_setup_timeout / 1000000, 0);
@@ -531,7 +749,8 @@ static void
 daemon_log_started(const struct daemon *d)
 {
 	log_info("podpulse started", "version", PODPULSE_VERSION, "socket",
-	    d->cfg.socket_path, "report_interval_ms",
+	    d->cfg.socket_path, "http", d->http_on ? d->cfg.http_listen :
+	    "disabled", "report_interval_ms",
 	    LOG_NUM(d->cfg.monitor_report_interval / 1000000), "run_id",
 	    d->engine.run_id, "instance_id", d->identity.id.instance_id,
 	    "pid", LOG_NUM(getpid()));
@@ -589,6 +808,7 @@ daemon_finish(struct daemon *d)
 	    total[REPORTER_INSTANCE_STATE][DELIVERY_REJECTED] +
 	    d->reporter.counters.total[REPORTER_SETUP_RUN][DELIVERY_REJECTED]));
 	engine_free(&d->engine);
+	exporter_free(&d->exporter);
 	free(d->identity.instance_metadata);
 	free(d->identity.runtime_metadata);
 	config_free(&d->cfg);
@@ -632,7 +852,15 @@ daemon_run(const struct daemon_args *args, struct config *c)
 	}
 	d->reporter.instance_id = d->identity.id.instance_id;
 	d->reporter.pending_out = &d->engine.reports_pending;
+	d->reporter.last_kind_out = &d->engine.last_report_kind;
+	d->reporter.last_outcome_out = &d->engine.last_report_outcome;
 	d->engine.reports_pending = reporter_pending(&d->reporter);
+	/*
+	 * HTTP first: clients (and tests) take a listening socket as "up",
+	 * so everything else is ready by then.
+	 */
+	if (daemon_start_http(d) != 0)
+		exit(1);
 	if (daemon_start_socket(d) != 0)
 		exit(1);
 	daemon_init_handles(d);

@@ -13,6 +13,16 @@ static const char *const delivery_outcome_names[DELIVERY_OUTCOMES] = {
 	"delivered", "retried", "rejected", "dropped"
 };
 
+void
+delivery_count(struct delivery_counters *c, enum reporter_kind kind,
+    enum delivery_outcome outcome)
+{
+	c->total[kind][outcome]++;
+	c->has_last = 1;
+	c->last_kind = kind;
+	c->last_outcome = outcome;
+}
+
 const char *
 delivery_kind_name(enum reporter_kind kind)
 {

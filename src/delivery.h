@@ -25,7 +25,14 @@ enum delivery_outcome {
 struct delivery_counters {
 	uint64_t total[REPORTER_KINDS][DELIVERY_OUTCOMES];
 	uint64_t pending;	/* reports not yet delivered, all kinds */
+	int has_last;		/* an outcome was counted */
+	enum reporter_kind last_kind;
+	enum delivery_outcome last_outcome;
 };
+
+/* Count one outcome of a report of this kind; it becomes the last one. */
+void delivery_count(struct delivery_counters *c, enum reporter_kind kind,
+    enum delivery_outcome outcome);
 
 const char *delivery_kind_name(enum reporter_kind kind);
 const char *delivery_outcome_name(enum delivery_outcome outcome);

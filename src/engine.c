@@ -92,6 +92,7 @@ engine_abort_cb(void *arg, const char *id, const struct predictions_info *info)
 
 	monitor_prediction_stop(&e->monitor, a->now_ns,
 	    STATUS_PREDICTION_ABORTED, info->running);
+	engine_prediction_stopped(e, info, a->now_ns);
 	if (e->hooks.aborted != NULL)
 		e->hooks.aborted(e->hooks.arg, id, a->reason);
 }
@@ -194,10 +195,19 @@ engine_reap(struct engine *e, uint64_t now_ns)
 		predictions_stop(&e->predictions, id, len, &info);
 		monitor_prediction_stop(&e->monitor, now_ns,
 		    STATUS_PREDICTION_ABORTED, 1);
+		engine_prediction_stopped(e, &info, now_ns);
 		if (e->hooks.aborted != NULL)
 			e->hooks.aborted(e->hooks.arg, id, "timeout");
 	}
 	return 0;
+}
+
+void
+engine_prediction_stopped(struct engine *e,
+    const struct predictions_info *info, uint64_t now_ns)
+{
+	if (e->hooks.stopped != NULL)
+		e->hooks.stopped(e->hooks.arg, info, now_ns);
 }
 
 void
@@ -273,6 +283,14 @@ engine_state_json(const struct engine *e, uint64_t now_ns)
 	cJSON_AddItemToObject(obj, "interval", engine_interval_json(e, now_ns));
 	cJSON_AddNumberToObject(obj, "reports_pending",
 	    (double)e->reports_pending);
+	if (e->last_report_kind == NULL)
+		cJSON_AddNullToObject(obj, "last_report");
+	else {
+		setup = cJSON_AddObjectToObject(obj, "last_report");
+		cJSON_AddStringToObject(setup, "kind", e->last_report_kind);
+		cJSON_AddStringToObject(setup, "outcome",
+		    e->last_report_outcome);
+	}
 	return obj;
 }
 

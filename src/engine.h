@@ -43,6 +43,14 @@ struct engine_hooks {
 	void (*setup)(void *arg, enum status_setup status, int late);
 	void (*aborted)(void *arg, const char *id, const char *reason);
 	void *arg;
+	/*
+	 * Optional, for the duration histograms: a prediction started
+	 * (queued_ns: its wait since enqueue, 0 when never enqueued), and a
+	 * prediction left the table by stop, abort or timeout.
+	 */
+	void (*started)(void *arg, uint64_t queued_ns);
+	void (*stopped)(void *arg, const struct predictions_info *info,
+	    uint64_t now_ns);
 };
 
 struct engine_options {
@@ -67,6 +75,10 @@ struct engine {
 	uint64_t errors[PROTOCOL_ERROR_COUNT];
 	size_t connections;
 	size_t reports_pending;	/* kept up to date by the reporter shell */
+	/* The last report's kind and fate, kept by the reporter shell too
+	 * (NULL before the first): shown as last_report in the state. */
+	const char *last_report_kind;
+	const char *last_report_outcome;
 };
 
 void engine_init(struct engine *e, uint64_t now_ns,
@@ -102,6 +114,10 @@ void engine_setup_timeout(struct engine *e, uint64_t now_ns);
  * nothing is in flight or the timeout is off.
  */
 uint64_t engine_reap(struct engine *e, uint64_t now_ns);
+
+/* Tell the hooks a prediction left the table (stop, abort, timeout). */
+void engine_prediction_stopped(struct engine *e,
+    const struct predictions_info *info, uint64_t now_ns);
 
 /* Cut the final interval. */
 void engine_finish(struct engine *e, uint64_t now_ns);

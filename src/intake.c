@@ -63,8 +63,9 @@ intake_download(const cJSON *data, struct intake_event *ev, char *why,
 
 	if (!cJSON_IsObject(data))
 		return intake_fail(why, whylen, "data must be an object", NULL);
-	for (i = 0; i < sizeof intake_download_fields /
-	    sizeof intake_download_fields[0]; i++) {
+	for (i = 0; i <
+	     sizeof intake_download_fields / sizeof intake_download_fields[0];
+	     i++) {
 		f = &intake_download_fields[i];
 		v = cJSON_GetObjectItemCaseSensitive(data, f->name);
 		if (v == NULL || cJSON_IsNull(v)) {
@@ -73,8 +74,8 @@ intake_download(const cJSON *data, struct intake_event *ev, char *why,
 				    "missing field: data.", f->name);
 			continue;
 		}
-		if (f->kind == INTAKE_STRING ? !cJSON_IsString(v) :
-		    !cJSON_IsNumber(v)) {
+		if (f->kind == INTAKE_STRING ? !cJSON_IsString(v)
+					     : !cJSON_IsNumber(v)) {
 			snprintf(why, whylen, "data.%s must be a %s", f->name,
 			    f->kind == INTAKE_STRING ? "string" : "number");
 			return -1;
@@ -88,9 +89,11 @@ intake_download(const cJSON *data, struct intake_event *ev, char *why,
 	v = cJSON_GetObjectItemCaseSensitive(data, "bytes_per_second");
 	if (cJSON_IsNumber(v))
 		ev->bytes_per_second = v->valuedouble;
-	ev->failed = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(data,
-	    "error")) || (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(
-	    data, "size")) && v->valuedouble < 0);
+	ev->failed = cJSON_IsString(
+			 cJSON_GetObjectItemCaseSensitive(data, "error")) ||
+	    (cJSON_IsNumber(
+		 v = cJSON_GetObjectItemCaseSensitive(data, "size")) &&
+		v->valuedouble < 0);
 	return 0;
 }
 
@@ -123,8 +126,8 @@ intake_envelope(const cJSON *root, struct intake_event *ev, char *why,
 }
 
 int
-intake_parse(const char *body, size_t len, struct intake_event *ev,
-    char *why, size_t whylen)
+intake_parse(const char *body, size_t len, struct intake_event *ev, char *why,
+    size_t whylen)
 {
 	cJSON *root;
 	int r;

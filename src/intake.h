@@ -20,17 +20,17 @@
 
 #include "urlnorm.h"
 
-#define INTAKE_NAME_MAX 64	/* source and type, as labels */
+#define INTAKE_NAME_MAX 64 /* source and type, as labels */
 
 struct intake_event {
-	char source[INTAKE_NAME_MAX];	/* "" when absent */
+	char source[INTAKE_NAME_MAX]; /* "" when absent */
 	char type[INTAKE_NAME_MAX];
-	int download;			/* type is "download" */
-	char url[URLNORM_URL_MAX];	/* normalised */
+	int download;		   /* type is "download" */
+	char url[URLNORM_URL_MAX]; /* normalised */
 	char host[URLNORM_HOST_MAX];
-	double size;			/* -1: unknown or first request failed */
-	double bytes_per_second;	/* -1: absent */
-	int failed;			/* an "error" field, or size -1 */
+	double size;		 /* -1: unknown or first request failed */
+	double bytes_per_second; /* -1: absent */
+	int failed;		 /* an "error" field, or size -1 */
 };
 
 /*

@@ -82,7 +82,7 @@ metrics_spec_valid(const struct metrics_family_spec *spec, size_t nlabels)
 	    (spec->nbuckets == 0 || spec->nbuckets > METRICS_BUCKETS_MAX))
 		return 0;
 	for (i = 1; spec->type == METRICS_HISTOGRAM && i < spec->nbuckets;
-	    i++) {
+	     i++) {
 		if (!(spec->buckets[i - 1] < spec->buckets[i]))
 			return 0;
 	}
@@ -120,8 +120,8 @@ metrics_family_add(struct metrics_registry *r,
 		f->labels[f->nlabels] = xstrdup(spec->labels[f->nlabels]);
 	if (spec->type == METRICS_HISTOGRAM) {
 		f->nbuckets = spec->nbuckets;
-		memcpy(f->bounds, spec->buckets, spec->nbuckets *
-		    sizeof(double));
+		memcpy(f->bounds, spec->buckets,
+		    spec->nbuckets * sizeof(double));
 	}
 	f->max_series = spec->max_series;
 	r->families = xrealloc(r->families, (r->len + 1) * sizeof(f));
@@ -196,7 +196,8 @@ struct metrics_series *
 metrics_series_get(struct metrics_family *f, const char *const *values)
 {
 	static const char *const overflow[METRICS_LABELS_MAX] = {
-		METRICS_OVERFLOW, METRICS_OVERFLOW, METRICS_OVERFLOW };
+		METRICS_OVERFLOW, METRICS_OVERFLOW, METRICS_OVERFLOW
+	};
 	size_t at;
 	int found;
 
@@ -326,8 +327,8 @@ metrics_labels(struct buf *out, const struct metrics_family *f,
 		if (isinf(bound))
 			buf_append_str(out, "+Inf");
 		else
-			metrics_number(out, bound, format ==
-			    METRICS_OPENMETRICS);
+			metrics_number(out, bound,
+			    format == METRICS_OPENMETRICS);
 		buf_append(out, "\"", 1);
 	}
 	buf_append(out, "}", 1);
@@ -358,10 +359,10 @@ metrics_histogram(struct buf *out, const struct metrics_family *f,
 			cum += s->buckets[i];
 		buf_append_str(out, f->name);
 		buf_append_str(out, "_bucket");
-		metrics_labels(out, f, s, "le", i < f->nbuckets ?
-		    f->bounds[i] : INFINITY, format);
-		buf_printf(out, " %llu\n", (unsigned long long)(i <
-		    f->nbuckets ? cum : s->count));
+		metrics_labels(out, f, s, "le",
+		    i < f->nbuckets ? f->bounds[i] : INFINITY, format);
+		buf_printf(out, " %llu\n",
+		    (unsigned long long)(i < f->nbuckets ? cum : s->count));
 	}
 	metrics_sample(out, f, s, "_sum", s->value, format);
 	metrics_sample(out, f, s, "_count", (double)s->count, format);
@@ -379,8 +380,9 @@ metrics_header(struct buf *out, const struct metrics_family *f,
 {
 	const char *suffix;
 
-	suffix = format == METRICS_TEXT_004 && f->type == METRICS_COUNTER ?
-	    "_total" : "";
+	suffix = format == METRICS_TEXT_004 && f->type == METRICS_COUNTER
+	    ? "_total"
+	    : "";
 	buf_printf(out, "# HELP %s%s ", f->name, suffix);
 	metrics_escape(out, f->help, format == METRICS_OPENMETRICS);
 	buf_printf(out, "\n# TYPE %s%s %s\n", f->name, suffix,
@@ -400,8 +402,8 @@ metrics_family_render(const struct metrics_family *f,
 		if (f->type == METRICS_HISTOGRAM)
 			metrics_histogram(out, f, f->series[i], format);
 		else
-			metrics_sample(out, f, f->series[i], f->type ==
-			    METRICS_COUNTER ? "_total" : "",
+			metrics_sample(out, f, f->series[i],
+			    f->type == METRICS_COUNTER ? "_total" : "",
 			    f->series[i]->value, format);
 	}
 }
@@ -426,8 +428,8 @@ metrics_format_from_accept(const char *accept)
 	if (accept == NULL)
 		return METRICS_TEXT_004;
 	/* Only a media range naming it, not e.g. q=0 (rare enough). */
-	for (p = accept; (p = strcasestr(p, "application/openmetrics-text"))
-	    != NULL; p++) {
+	for (p = accept;
+	     (p = strcasestr(p, "application/openmetrics-text")) != NULL; p++) {
 		if (p == accept || p[-1] == ',' || p[-1] == ' ')
 			return METRICS_OPENMETRICS;
 	}

@@ -40,22 +40,22 @@ enum metrics_format { METRICS_TEXT_004, METRICS_OPENMETRICS };
 	"application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 struct metrics_series {
-	char **values;			/* one per label */
-	double value;			/* counter, gauge; histogram: sum */
-	uint64_t count;			/* histogram: observations */
-	uint64_t *buckets;		/* histogram: per bucket, not cumulative */
+	char **values;	   /* one per label */
+	double value;	   /* counter, gauge; histogram: sum */
+	uint64_t count;	   /* histogram: observations */
+	uint64_t *buckets; /* histogram: per bucket, not cumulative */
 };
 
 struct metrics_family {
 	char *name;
 	char *help;
-	char *unit;			/* NULL or "" for none */
+	char *unit; /* NULL or "" for none */
 	enum metrics_type type;
 	size_t nlabels;
 	char *labels[METRICS_LABELS_MAX];
 	size_t nbuckets;
-	double bounds[METRICS_BUCKETS_MAX];	/* upper bounds, ascending */
-	struct metrics_series **series;	/* sorted by label values */
+	double bounds[METRICS_BUCKETS_MAX]; /* upper bounds, ascending */
+	struct metrics_series **series;	    /* sorted by label values */
 	size_t nseries;
 	size_t cap;
 	size_t max_series;
@@ -71,10 +71,10 @@ struct metrics_family_spec {
 	const char *name;
 	const char *help;
 	const char *unit;
-	const char *const *labels;	/* NULL-terminated, or NULL */
-	const double *buckets;		/* histogram: ascending, no +Inf */
+	const char *const *labels; /* NULL-terminated, or NULL */
+	const double *buckets;	   /* histogram: ascending, no +Inf */
 	size_t nbuckets;
-	size_t max_series;		/* 0: unbounded */
+	size_t max_series; /* 0: unbounded */
 };
 
 void metrics_init(struct metrics_registry *r);
@@ -98,8 +98,8 @@ struct metrics_series *metrics_series_get1(struct metrics_family *f,
 
 void metrics_set(struct metrics_series *s, double v);
 void metrics_add(struct metrics_series *s, double v);
-void metrics_observe(const struct metrics_family *f,
-    struct metrics_series *s, double v);
+void metrics_observe(const struct metrics_family *f, struct metrics_series *s,
+    double v);
 
 /* Drop every series of a family (for gauges rebuilt at each scrape). */
 void metrics_family_clear(struct metrics_family *f);

@@ -52,7 +52,7 @@ outbox_changed(struct outbox *o)
 static void
 outbox_count(struct outbox_queue *q, enum delivery_outcome outcome)
 {
-	q->outbox->counters->total[q->kind][outcome]++;
+	delivery_count(q->outbox->counters, q->kind, outcome);
 }
 
 static void
@@ -423,7 +423,7 @@ outbox_submit(struct outbox *o, enum reporter_kind kind, const char *key,
 	int r;
 
 	if (o->finished) {
-		o->counters->total[kind][DELIVERY_DROPPED]++;
+		delivery_count(o->counters, kind, DELIVERY_DROPPED);
 		log_error("report submitted after delivery stopped; dropped",
 		    "kind", delivery_kind_name(kind), "key", key);
 		free(body);

@@ -20,8 +20,8 @@ ratelimit_refill(struct ratelimit *rl, uint64_t now_ns)
 		return;
 	}
 	add = rl->rate * dt;
-	rl->nanotokens = rl->nanotokens + add > cap ? cap :
-	    rl->nanotokens + add;
+	rl->nanotokens = rl->nanotokens + add > cap ? cap
+						    : rl->nanotokens + add;
 }
 
 void

@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 struct ratelimit {
-	uint64_t rate;			/* tokens per second */
-	uint64_t burst;			/* tokens */
-	uint64_t nanotokens;		/* tokens x 1e9 */
+	uint64_t rate;	     /* tokens per second */
+	uint64_t burst;	     /* tokens */
+	uint64_t nanotokens; /* tokens x 1e9 */
 	uint64_t last_ns;
 };
 

@@ -95,6 +95,11 @@ reporter_changed(void *arg)
 	r->counters.pending = reporter_pending(r);
 	if (r->pending_out != NULL)
 		*r->pending_out = (size_t)r->counters.pending;
+	if (r->counters.has_last && r->last_kind_out != NULL) {
+		*r->last_kind_out = delivery_kind_name(r->counters.last_kind);
+		*r->last_outcome_out =
+		    delivery_outcome_name(r->counters.last_outcome);
+	}
 }
 
 /* One of the two sinks is closed; the last one ends the reporter. */
@@ -136,9 +141,9 @@ reporter_write_cb(uv_write_t *req, int status)
 	r->writes--;
 	r->queued -= w->len;
 	if (status == 0)
-		r->counters.total[w->kind][DELIVERY_DELIVERED]++;
+		delivery_count(&r->counters, w->kind, DELIVERY_DELIVERED);
 	else {
-		r->counters.total[w->kind][DELIVERY_DROPPED]++;
+		delivery_count(&r->counters, w->kind, DELIVERY_DROPPED);
 		log_error("report not written to stdout", "kind",
 		    delivery_kind_name(w->kind), "error", uv_strerror(status));
 	}
@@ -168,7 +173,7 @@ reporter_write_direct(const char *line, size_t len)
 static void
 reporter_drop(struct reporter *r, enum reporter_kind kind, const char *why)
 {
-	r->counters.total[kind][DELIVERY_DROPPED]++;
+	delivery_count(&r->counters, kind, DELIVERY_DROPPED);
 	log_error("report dropped", "kind", delivery_kind_name(kind),
 	    "reason", why);
 }
@@ -250,7 +255,7 @@ reporter_submit(struct reporter *r, enum reporter_kind kind, cJSON *body)
 	if (r->stream && !uv_is_closing((uv_handle_t *)&r->out.pipe))
 		reporter_submit_stream(r, kind, line, len);
 	else if (reporter_write_direct(line, len) == 0)
-		r->counters.total[kind][DELIVERY_DELIVERED]++;
+		delivery_count(&r->counters, kind, DELIVERY_DELIVERED);
 	else
 		reporter_drop(r, kind, "stdout write failed");
 	free(line);

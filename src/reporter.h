@@ -46,6 +46,9 @@ struct reporter {
 	const struct config *cfg;
 	const char *instance_id;	/* for Idempotency-Key; set by owner */
 	size_t *pending_out;	/* mirrored here at every change, or NULL */
+	/* The kind and outcome last counted, mirrored likewise, or NULL. */
+	const char **last_kind_out;
+	const char **last_outcome_out;
 	struct delivery_counters counters;
 	struct outbox outbox;
 	void (*drained_cb)(void *arg);

@@ -30,13 +30,13 @@ rolling_put(struct rolling *r, uint64_t slot, uint32_t pending, int full)
 	r->sum_pending += pending;
 	r->sum_full += r->full[i];
 	if (r->filled < ROLLING_SAMPLES && slot >= r->filled)
-		r->filled = (uint32_t)(slot + 1 < ROLLING_SAMPLES ? slot + 1 :
-		    ROLLING_SAMPLES);
+		r->filled = (uint32_t)(slot + 1 < ROLLING_SAMPLES
+			? slot + 1
+			: ROLLING_SAMPLES);
 }
 
 void
-rolling_sample(struct rolling *r, uint64_t now_ns, uint32_t pending,
-    int at_max)
+rolling_sample(struct rolling *r, uint64_t now_ns, uint32_t pending, int at_max)
 {
 	uint64_t slot, from;
 

@@ -21,10 +21,10 @@
 
 struct rolling {
 	uint64_t origin_ns;
-	uint64_t next_slot;		/* index of the next slot to fill */
+	uint64_t next_slot; /* index of the next slot to fill */
 	uint32_t pending[ROLLING_SAMPLES];
 	uint8_t full[ROLLING_SAMPLES];
-	uint64_t sum_pending;		/* over the filled slots */
+	uint64_t sum_pending; /* over the filled slots */
 	uint32_t sum_full;
 	uint32_t filled;
 };

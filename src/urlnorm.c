@@ -71,9 +71,9 @@ urlnorm_host(const char *a, size_t len, char *host, const char **port,
 		return -1;
 	*port = p;
 	*portlen = (size_t)(end - p);
-	if (*portlen == 1)		/* "host:" */
+	if (*portlen == 1) /* "host:" */
 		*portlen = 0;
-	if (*portlen > 6)		/* ":65535" */
+	if (*portlen > 6) /* ":65535" */
 		return -1;
 	for (p = *port + 1; p < *port + *portlen; p++) {
 		if (!isdigit((unsigned char)*p))
@@ -102,8 +102,8 @@ urlnorm(const char *in, char url[URLNORM_URL_MAX], char host[URLNORM_HOST_MAX])
 	auth_end = auth + strcspn(auth, "/?#");
 	for (at = auth_end; at > auth && at[-1] != '@'; at--)
 		;
-	if (urlnorm_host(at, (size_t)(auth_end - at), host, &port,
-	    &portlen) != 0)
+	if (urlnorm_host(at, (size_t)(auth_end - at), host, &port, &portlen) !=
+	    0)
 		goto invalid;
 	path = auth_end;
 	plen = strcspn(path, "?#");

@@ -11,6 +11,9 @@
  * aborts on any broken invariant, so this is an ordinary test: it runs in
  * every ctest run, under AddressSanitizer in the sanitizer build, and is
  * reproducible because the generator is deterministic.
+ *
+ * Built with -DREPLAY_INTAKE, the dictionary is one of JSON fragments for
+ * the download-metrics intake (fuzz_intake.c) instead.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +25,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define REPLAY_INPUTS 20000
 #define REPLAY_MAX 8192
 
+#ifdef REPLAY_INTAKE
+#define REPLAY_NAME "fuzz_intake"
+static const char *const replay_dict[] = {
+	"{", "}", "[", "]", ",", ":", "\"", "\\", "\\u0000", "\\ud800",
+	"\"source\":", "\"type\":", "\"data\":", "\"url\":", "\"size\":",
+	"\"version\":", "\"bytes_per_second\":", "\"error\":", "\"pget\"",
+	"\"download\"", "\"runner\"", "-1", "0", "1e308", "-0", "1.5e-9",
+	"null", "true", "false", "\"https://", "\"http://", "user:pass@",
+	"[::1]", "[2001:db8::1]:443", "h.example", ":8080", ":99999999",
+	"/path/to/model.bin", "?X-Amz-Signature=secret&a=b", "?token=hf_x",
+	"#frag", "@", "%2F", " ", "\t", "\n", "\0", "\xc3\xa9", "\xff",
+	"\xc3", "\xed\xa0\x80", "\xf0\x9f\x98\x80",
+	"{\"source\":\"pget\",\"type\":\"download\",\"data\":{\"url\":",
+};
+#else
+#define REPLAY_NAME "fuzz_protocol"
 static const char *const replay_dict[] = {
 	"hello 1", "hello 1 ack", "hello 2", "ping", "PING", "state",
 	"setup start", "setup log ", "setup done ready", "setup done failed",
@@ -34,6 +53,7 @@ static const char *const replay_dict[] = {
 	"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xe2\x82",
 	"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
 };
+#endif
 
 static uint64_t replay_rng = 0x9e3779b97f4a7c15ULL;
 
@@ -135,7 +155,7 @@ main(int argc, char **argv)
 		len = i % 4 == 3 ? replay_random(buf + 2) : replay_shaped(buf + 2);
 		LLVMFuzzerTestOneInput(buf, len + 2);
 	}
-	printf("fuzz_protocol: %d generated inputs, every invariant held\n",
+	printf("%s: %d generated inputs, every invariant held\n", REPLAY_NAME,
 	    REPLAY_INPUTS);
 	return 0;
 }

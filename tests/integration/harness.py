@@ -61,7 +61,10 @@ class Daemon:
         self.workdir = workdir
         self.socket_path = os.path.join(workdir, name + ".sock")
         self.config_path = os.path.join(workdir, name + ".ini")
-        base = "[socket]\npath = %s\n" % self.socket_path
+        # Every daemon gets its own HTTP port, so tests can run in parallel.
+        self.http_port = free_port()
+        base = "[socket]\npath = %s\n[http]\nlisten = 127.0.0.1:%d\n" % (
+            self.socket_path, self.http_port)
         with open(self.config_path, "w") as f:
             f.write(merge_ini(base, ini))
         self.env = dict(os.environ)
@@ -170,11 +173,41 @@ SEED_ENV = ("POD_NAME", "POD_NAMESPACE", "NODE_NAME", "POD_SCHEDULED_AT",
 
 
 def merge_ini(base, extra):
-    """Append extra INI text; a [socket] section in extra is merged with base's."""
-    if "[socket]" in extra:
-        head, tail = extra.split("[socket]", 1)
-        return head + "\n" + base + tail
-    return base + "\n" + extra
+    """Append extra INI text; a section of base that extra also has is
+    merged into extra's (extra's keys come later, so they win)."""
+    out = extra
+    rest = []
+    for chunk in base.split("[")[1:]:
+        header, body = chunk.split("]", 1)
+        tag = "[" + header + "]"
+        if tag in out:
+            head, tail = out.split(tag, 1)
+            out = head + tag + body.rstrip("\n") + tail
+        else:
+            rest.append(tag + body)
+    return "".join(rest) + "\n" + out
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http(port, method, path, body=None, headers=None, timeout=10.0,
+         chunked=False):
+    """One HTTP request; returns (status, headers dict, body bytes)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {},
+                  encode_chunked=chunked)
+        r = c.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        c.close()
 
 
 class Client:

@@ -220,6 +220,41 @@ def test_redirect_is_not_followed_but_retried(workdir):
                              '"status":302')
 
 
+def metric(d, name, **labels):
+    """One sample of the daemon's /metrics, 0 when the series is absent."""
+    text = harness.http(d.http_port, "GET", "/metrics")[2].decode()
+    sel = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("%s{%s} " % (name, sel)) or line.startswith("%s{%s,} " % (name, sel)):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_outcomes_reach_metrics_and_state(workdir):
+    rx = Receiver().start()
+    # The setup report is retried twice, then delivered; the first
+    # instance-state report is rejected.
+    rx.script = [("status", 503), ("status", 503), ("status", 200), ("status", 400)]
+    try:
+        d = daemon(workdir, ini(rx, FAST_RETRY, monitor="report_interval = 1h\n"))
+        c = Client(d.socket_path, ack=True)
+        assert c.call("setup done ready") == "ok"
+        wait_for(lambda: metric(d, "podpulse_reports_total", kind="setup_run",
+                                outcome="delivered") == 1, what="the setup report delivered")
+        assert metric(d, "podpulse_reports_total", kind="setup_run", outcome="retried") == 2
+        st = json.loads(harness.http(d.http_port, "GET", "/v1/state")[2])
+        assert st["last_report"] == {"kind": "setup_run", "outcome": "delivered"}, st
+        assert st["reports_pending"] == 0
+        assert metric(d, "podpulse_reports_pending") == 0
+        c.close()
+        assert d.stop() == 0
+        reqs = rx.snapshot()
+        assert keys(reqs)[-1] == "pod-a:instance_state:0", keys(reqs)
+        assert any("rejected" in l for l in d.log_lines())
+    finally:
+        rx.stop()
+
+
 def test_400_is_not_retried(workdir):
     rx = Receiver().start()
     rx.script = [("status", 400, {}, "field x is wrong" + "y" * 500)]

@@ -69,7 +69,8 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct engine_options o = { 10 * S, 0, 4, 1 };
-	struct engine_hooks h = { on_interval, on_setup, on_aborted, NULL };
+	struct engine_hooks h = { on_interval, on_setup, on_aborted, NULL,
+	    NULL, NULL };
 	struct report_clock clock = { 0, 1700000000000 };
 
 	h.arg = &f->ev;
@@ -324,6 +325,7 @@ test_state_json(void **state)
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(st,
 	    "setup"), "status")->valuestring, "ready");
 	assert_non_null(cJSON_GetObjectItem(st, "reports_pending"));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(st, "last_report")));
 	iv = cJSON_GetObjectItem(st, "interval");
 	assert_float_equal(cJSON_GetObjectItem(iv, "elapsed")->valuedouble,
 	    3.0, 1e-9);

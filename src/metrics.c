@@ -420,6 +420,21 @@ metrics_render(const struct metrics_registry *r, enum metrics_format format,
 		buf_append_str(out, "# EOF\n");
 }
 
+/* 1 when the media range starting at p carries q=0 (refused). */
+static int
+metrics_accept_refused(const char *p)
+{
+	const char *end = p + strcspn(p, ",");
+	const char *q;
+
+	for (q = p; (q = strchr(q, ';')) != NULL && q < end; q++) {
+		q += strspn(q + 1, " ") + 1;
+		if (strncasecmp(q, "q=", 2) == 0)
+			return strtod(q + 2, NULL) <= 0;
+	}
+	return 0;
+}
+
 enum metrics_format
 metrics_format_from_accept(const char *accept)
 {
@@ -427,10 +442,11 @@ metrics_format_from_accept(const char *accept)
 
 	if (accept == NULL)
 		return METRICS_TEXT_004;
-	/* Only a media range naming it, not e.g. q=0 (rare enough). */
+	/* A media range naming OpenMetrics, unless it says q=0. */
 	for (p = accept;
 	     (p = strcasestr(p, "application/openmetrics-text")) != NULL; p++) {
-		if (p == accept || p[-1] == ',' || p[-1] == ' ')
+		if ((p == accept || p[-1] == ',' || p[-1] == ' ') &&
+		    !metrics_accept_refused(p))
 			return METRICS_OPENMETRICS;
 	}
 	return METRICS_TEXT_004;

@@ -226,6 +226,15 @@ test_accept(void **state)
 	    "text/plain, application/OpenMetrics-Text"), METRICS_OPENMETRICS);
 	assert_int_equal(metrics_format_from_accept(
 	    "x-application/openmetrics-text"), METRICS_TEXT_004);
+	/* q=0 means "not this one". */
+	assert_int_equal(metrics_format_from_accept(
+	    "application/openmetrics-text; q=0, text/plain"), METRICS_TEXT_004);
+	assert_int_equal(metrics_format_from_accept(
+	    "application/openmetrics-text;version=1.0.0;q=0.0,text/plain"),
+	    METRICS_TEXT_004);
+	assert_int_equal(metrics_format_from_accept(
+	    "application/openmetrics-text;q=0.1,text/plain;q=0"),
+	    METRICS_OPENMETRICS);
 }
 
 int

@@ -392,6 +392,8 @@ scalestate_tick_cb(uv_timer_t *t)
 		    !ss->conns[i].in_cycle)
 			scalestate_conn_batch(&ss->conns[i]);
 	}
+	/* This deadline is served even when the timer fired a little early. */
+	ss->next_ns += ss->interval_ns;
 	scalestate_tick_arm(ss);
 }
 

@@ -256,5 +256,29 @@ def test_outage_and_silent_redis(workdir):
             lst.close()
 
 
+def test_cli_snapshots(workdir):
+    with servers(workdir) as redis:
+        blue = redis("blue", password="s3cret")
+        blue.cmd("RPUSH", "q", 1, 2, 3)
+        d = daemon(workdir, ini(blue.url("s3cret"), key="kc", extra="queue_key = q\n"), name="c")
+        wait_for(lambda: blue.cmd("LLEN", "scalestate:kc") >= 3, 5, "3 snapshots")
+        assert d.stop() == 0
+        stored = snapshots(blue, "kc")
+        p = harness.cli("snapshots", "-u", blue.url("s3cret"), "-k", "kc")
+        assert p.returncode == 0, p.stderr
+        printed = json.loads(p.stdout)
+        assert printed == stored and len(printed) >= 3, (printed, stored)
+        for s in printed:
+            check_snapshot(s)
+            assert s["queue_length"] == 3
+        assert printed[0]["time"] > printed[-1]["time"]  # newest first
+        p = harness.cli("snapshots", "-u", blue.url("s3cret"), "-k", "nothing")
+        assert p.returncode == 0 and json.loads(p.stdout) == [], (p.stdout, p.stderr)
+        p = harness.cli("snapshots", "-u", blue.url("wrong"), "-k", "kc")
+        assert p.returncode == 1 and "WRONGPASS" in p.stderr and "wrong" not in p.stderr.replace("WRONGPASS", "")
+        p = harness.cli("snapshots", "-k", "kc")
+        assert p.returncode == 2 and "usage" in p.stderr
+
+
 if __name__ == "__main__":
     harness.main(globals())

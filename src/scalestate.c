@@ -388,8 +388,10 @@ scalestate_tick_cb(uv_timer_t *t)
 	if (ss->cycle_pending > 0)
 		log_debug("scalestate: previous cycle still waiting");
 	for (i = 0; i < ss->nconns; i++) {
-		if (ss->conns[i].state == SCALESTATE_READY &&
-		    !ss->conns[i].in_cycle)
+		/* An instance that is down measures nothing this time. */
+		if (ss->conns[i].state != SCALESTATE_READY)
+			ss->conns[i].queue_length = -1;
+		else if (!ss->conns[i].in_cycle)
 			scalestate_conn_batch(&ss->conns[i]);
 	}
 	/* This deadline is served even when the timer fired a little early. */

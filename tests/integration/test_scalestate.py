@@ -208,6 +208,23 @@ def test_auth_acl_unix(workdir):
         assert d.stop() == 0
 
 
+def test_green_down_blue_goes_on(workdir):
+    with servers(workdir) as redis:
+        blue, green = redis("blue"), redis("green")
+        blue.cmd("RPUSH", "q", 1)
+        green.cmd("RPUSH", "q", 1, 2)
+        d = daemon(workdir, ini(blue.url(), green.url(), extra="queue_key = q\n"), name="g")
+        wait_snapshot(blue, lambda s: s["queue_length"] == 3, what="blue 1 + green 2")
+        green.stop()
+        d.wait_log("unreachable")
+        s = wait_snapshot(blue, lambda s: True, what="a snapshot while green is down")
+        assert (s["queue_length_blue"], s["queue_length_green"]) == (1, 0), s
+        green.start()
+        green.cmd("RPUSH", "q", 1, 2, 3)
+        wait_snapshot(blue, lambda s: s["queue_length"] == 4, what="green counted again")
+        assert d.stop() == 0
+
+
 def test_outage_and_silent_redis(workdir):
     with servers(workdir) as redis:
         blue = redis("blue")

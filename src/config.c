@@ -1911,6 +1911,33 @@ config_apply_env(struct config *c, char *const *envp,
 
 /* Validation */
 
+/* The Redis keys are named after the deployable: without it, no keys. */
+static int
+config_validate_scalestate(const struct config *c, struct config_error *err)
+{
+	if (*c->scalestate_redis_green_url != '\0' &&
+	    *c->scalestate_redis_url == '\0') {
+		config_error_set(err, "configuration: [scalestate] "
+		    "redis_green_url is set without redis_url: set "
+		    "scalestate.redis_url too");
+		return -1;
+	}
+	if (*c->scalestate_redis_url != '\0' &&
+	    *c->identity_deployment_key == '\0') {
+		config_error_set(err, "configuration: [scalestate] redis_url "
+		    "is set but [identity] deployment_key is empty: set "
+		    "identity.deployment_key");
+		return -1;
+	}
+	if (c->scalestate_reconnect_base > c->scalestate_reconnect_max) {
+		config_error_set(err, "configuration: [scalestate] "
+		    "reconnect_base is longer than reconnect_max: set "
+		    "scalestate.reconnect_base <= scalestate.reconnect_max");
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_validate(const struct config *c, struct config_error *err)
 {
@@ -1946,7 +1973,7 @@ config_validate(const struct config *c, struct config_error *err)
 		    "report.retry_max");
 		return -1;
 	}
-	return 0;
+	return config_validate_scalestate(c, err);
 }
 
 /* Printing */

@@ -1050,6 +1050,30 @@ test_validate(void **state)
 	assert_contains(err.msg, "configuration: [agent] log_level = \"9\": "
 	    "not a known value");
 	config_free(&c);
+
+	/* Scale snapshots need a deployable to name their keys after. */
+	parse_ok(&c, "[scalestate]\nredis_url = redis://pa55@h:1\n");
+	assert_int_equal(config_validate(&c, &err), -1);
+	assert_string_equal(err.msg, "configuration: [scalestate] redis_url "
+	    "is set but [identity] deployment_key is empty: set "
+	    "identity.deployment_key");
+	config_free(&c);
+	parse_ok(&c, "[scalestate]\nredis_green_url = redis://h:1\n"
+	    "[identity]\ndeployment_key = d\n");
+	assert_int_equal(config_validate(&c, &err), -1);
+	assert_contains(err.msg, "redis_green_url is set without redis_url");
+	config_free(&c);
+	parse_ok(&c, "[scalestate]\nredis_url = redis://h:1\n"
+	    "reconnect_base = 2s\nreconnect_max = 1s\n"
+	    "[identity]\ndeployment_key = d\n");
+	assert_int_equal(config_validate(&c, &err), -1);
+	assert_contains(err.msg, "reconnect_base is longer than reconnect_max");
+	config_free(&c);
+	parse_ok(&c, "[scalestate]\nredis_url = redis://h:1\n"
+	    "redis_green_url = unix:///g.sock\n"
+	    "[identity]\ndeployment_key = d\n");
+	assert_int_equal(config_validate(&c, &err), 0);
+	config_free(&c);
 }
 
 /* Secrets */

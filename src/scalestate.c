@@ -23,6 +23,9 @@
  */
 #include "scalestate.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -734,8 +737,9 @@ scalestate_disconnect_cb(const redisAsyncContext *cac, int status)
 	    "connection closed");
 }
 
+/* Connect to an address hiredis can use without a lookup. */
 static void
-scalestate_conn_connect(struct scalestate_conn *conn)
+scalestate_conn_open(struct scalestate_conn *conn, const char *host)
 {
 	redisAsyncContext *ac;
 	const char *why = NULL;
@@ -743,7 +747,7 @@ scalestate_conn_connect(struct scalestate_conn *conn)
 	if (conn->url.is_unix)
 		ac = redisAsyncConnectUnix(conn->url.path);
 	else
-		ac = redisAsyncConnect(conn->url.host, conn->url.port);
+		ac = redisAsyncConnect(host, conn->url.port);
 	if (ac == NULL)
 		why = "out of memory";
 	else if (ac->err != 0)
@@ -759,9 +763,87 @@ scalestate_conn_connect(struct scalestate_conn *conn)
 	redisAsyncSetConnectCallback(ac, scalestate_connect_cb);
 	redisAsyncSetDisconnectCallback(ac, scalestate_disconnect_cb);
 	conn->ac = ac;
+}
+
+static void
+scalestate_resolved_cb(uv_getaddrinfo_t *req, int status,
+    struct addrinfo *res)
+{
+	struct scalestate_conn *conn = req->data;
+	char ip[INET6_ADDRSTRLEN] = "";
+	struct addrinfo *a;
+	unsigned n;
+
+	conn->resolving = 0;
+	/* Timed out, or shutting down, while the lookup ran: drop it. */
+	if (conn->ss->closing || conn->state != SCALESTATE_CONNECTING ||
+	    conn->ac != NULL) {
+		uv_freeaddrinfo(res);
+		return;
+	}
+	if (status == 0) {
+		/* Each attempt takes the next address ("localhost": ::1, then
+		 * 127.0.0.1), so one that refuses does not hide the others. */
+		for (n = 0, a = res; a != NULL; a = a->ai_next)
+			n++;
+		for (a = res, n = conn->failures % n; n > 0; n--)
+			a = a->ai_next;
+		if (a->ai_family == AF_INET6)
+			uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip,
+			    sizeof ip);
+		else
+			uv_ip4_name((struct sockaddr_in *)a->ai_addr, ip,
+			    sizeof ip);
+	}
+	uv_freeaddrinfo(res);
+	if (status != 0) {
+		scalestate_conn_fail(conn, uv_strerror(status));
+		return;
+	}
+	scalestate_conn_open(conn, ip);
+}
+
+static int
+scalestate_host_numeric(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	    inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/*
+ * hiredis resolves a host name with a blocking getaddrinfo(), so a name
+ * is looked up on libuv's thread pool first and hiredis gets the address.
+ * connect_timeout covers the lookup too.
+ */
+static void
+scalestate_conn_connect(struct scalestate_conn *conn)
+{
+	static const struct addrinfo hints = { .ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM };
+	int r;
+
+	if (conn->resolving) {
+		/* The last lookup still runs: try again later. */
+		scalestate_conn_fail(conn, "name lookup still running");
+		return;
+	}
 	conn->state = SCALESTATE_CONNECTING;
 	uv_timer_start(&conn->timer, scalestate_connect_timeout_cb,
 	    scalestate_ms(conn->ss->connect_timeout_ns), 0);
+	if (conn->url.is_unix || scalestate_host_numeric(conn->url.host)) {
+		scalestate_conn_open(conn, conn->url.host);
+		return;
+	}
+	conn->gai.data = conn;
+	r = uv_getaddrinfo(conn->ss->loop, &conn->gai, scalestate_resolved_cb,
+	    conn->url.host, NULL, &hints);
+	if (r != 0) {
+		scalestate_conn_fail(conn, uv_strerror(r));
+		return;
+	}
+	conn->resolving = 1;
 }
 
 /* Start and stop */

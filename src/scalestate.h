@@ -47,6 +47,8 @@ struct scalestate_conn {
 	struct redisAsyncContext *ac;
 	enum scalestate_conn_state state;
 	uv_timer_t timer;
+	uv_getaddrinfo_t gai;		/* host name lookup */
+	int resolving;			/* gai is in flight */
 	unsigned failures;		/* in a row, for the backoff */
 	int outage;			/* the outage was logged */
 	int in_cycle;			/* the batch of this cycle is out */

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -183,13 +184,24 @@ def test_auth_acl_unix(workdir):
         green = redis("green")
         green.cmd("ACL", "SETUSER", "alice", "on", ">pa55", "~*", "+@all")
         blue.cmd("RPUSH", "q", "x")
-        green_url = "redis://alice:pa55@127.0.0.1:%d/2" % green.port
+        green.cmd("SELECT", 2)
+        green.cmd("RPUSH", "q", "y", "z")
+        # A host name: looked up off the loop, each address in turn.
+        green_url = "redis://alice:pa55@localhost:%d/2" % green.port
         d = daemon(workdir, ini(blue.url("s3cret"), green_url, extra="queue_key = q\n"), name="tcp")
         s = wait_snapshot(blue, lambda s: True)
-        assert s["queue_length_blue"] == 1 and s["queue_length_green"] == 0, s
+        assert s["queue_length_blue"] == 1 and s["queue_length_green"] == 2, s
         logs = "\n".join(d.log_lines())
         assert "s3cret" not in logs and "pa55" not in logs
         assert d.stop() == 0
+
+        # --check-config shows where, never the password.
+        p = subprocess.run([harness.ARGS.podpulse, "--check-config", "-c", d.config_path],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert "redis_url = redis://***@127.0.0.1:%d\n" % blue.port in p.stdout, p.stdout
+        assert "redis_green_url = redis://alice:***@localhost:" in p.stdout, p.stdout
+        assert "s3cret" not in p.stdout + p.stderr and "pa55" not in p.stdout + p.stderr
 
         url = "unix://s3cret@%s" % blue.unix_path
         d = daemon(workdir, ini(url, key="ku", extra="queue_key = q\n"), name="unix")

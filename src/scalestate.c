@@ -35,7 +35,6 @@
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 
 #include "metrics.h"
 #include "retry.h"
@@ -155,6 +154,120 @@ scalestate_metrics_update(struct scalestate *ss)
 	if (ss->gauge_replicas != NULL && ss->stats.replica_count >= 0)
 		metrics_set(metrics_series_get1(ss->gauge_replicas,
 		    ss->deployment_key), (double)ss->stats.replica_count);
+}
+
+/*
+ * The libuv adapter. hiredis ships one (adapters/libuv.h), but in 0.14 it
+ * drops a poll error: libuv reports POLLERR (a refused connect, a reset)
+ * as status < 0 and stops the handle, the adapter returns, and hiredis
+ * never learns -- a refused connection would hang until the connect
+ * timeout. This one hands the error to hiredis (a write while connecting,
+ * a read after), which finds the socket error and fails the context. It
+ * also frees its state when uv_poll_init fails.
+ */
+struct scalestate_poll {
+	redisAsyncContext *ac;
+	uv_poll_t handle;
+	int events;
+};
+
+static void
+scalestate_poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct scalestate_poll *p = h->data;
+
+	if (status < 0 && p->ac != NULL) {
+		if (!(p->ac->c.flags & REDIS_CONNECTED))
+			redisAsyncHandleWrite(p->ac);
+		else
+			redisAsyncHandleRead(p->ac);
+		return;
+	}
+	if (p->ac != NULL && (events & UV_READABLE))
+		redisAsyncHandleRead(p->ac);
+	if (p->ac != NULL && (events & UV_WRITABLE))
+		redisAsyncHandleWrite(p->ac);
+}
+
+static void
+scalestate_poll_update(struct scalestate_poll *p, int events)
+{
+	p->events = events;
+	if (events != 0)
+		uv_poll_start(&p->handle, events, scalestate_poll_cb);
+	else
+		uv_poll_stop(&p->handle);
+}
+
+static void
+scalestate_poll_add_read(void *arg)
+{
+	struct scalestate_poll *p = arg;
+
+	scalestate_poll_update(p, p->events | UV_READABLE);
+}
+
+static void
+scalestate_poll_del_read(void *arg)
+{
+	struct scalestate_poll *p = arg;
+
+	scalestate_poll_update(p, p->events & ~UV_READABLE);
+}
+
+static void
+scalestate_poll_add_write(void *arg)
+{
+	struct scalestate_poll *p = arg;
+
+	scalestate_poll_update(p, p->events | UV_WRITABLE);
+}
+
+static void
+scalestate_poll_del_write(void *arg)
+{
+	struct scalestate_poll *p = arg;
+
+	scalestate_poll_update(p, p->events & ~UV_WRITABLE);
+}
+
+static void
+scalestate_poll_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* hiredis is done with the context: close the poll, free in its callback. */
+static void
+scalestate_poll_cleanup(void *arg)
+{
+	struct scalestate_poll *p = arg;
+
+	p->ac = NULL;
+	uv_close((uv_handle_t *)&p->handle, scalestate_poll_closed);
+}
+
+static int
+scalestate_poll_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+	struct scalestate_poll *p;
+
+	if (ac->ev.data != NULL)
+		return REDIS_ERR;
+	p = xcalloc(1, sizeof(*p));
+	if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+		free(p);
+		return REDIS_ERR;
+	}
+	p->ac = ac;
+	p->handle.data = p;
+	ac->ev.addRead = scalestate_poll_add_read;
+	ac->ev.delRead = scalestate_poll_del_read;
+	ac->ev.addWrite = scalestate_poll_add_write;
+	ac->ev.delWrite = scalestate_poll_del_write;
+	ac->ev.cleanup = scalestate_poll_cleanup;
+	ac->ev.data = p;
+	return REDIS_OK;
 }
 
 /* Handles and shutdown */
@@ -752,7 +865,7 @@ scalestate_conn_open(struct scalestate_conn *conn, const char *host)
 		why = "out of memory";
 	else if (ac->err != 0)
 		why = ac->errstr;
-	else if (redisLibuvAttach(ac, conn->ss->loop) != REDIS_OK)
+	else if (scalestate_poll_attach(ac, conn->ss->loop) != REDIS_OK)
 		why = "cannot attach to the loop";
 	if (why != NULL) {
 		conn->ac = ac;

@@ -251,6 +251,20 @@ def test_outage_and_silent_redis(workdir):
         d.wait_log("reachable again")
         wait_snapshot(blue, lambda s: True, what="snapshots after the outage")
         assert len([l for l in d.log_lines() if "unreachable" in l]) == 1
+
+        # A Redis that stops answering mid-run (SIGSTOP): the command
+        # timeout drops it, the loop goes on, and it is back after SIGCONT.
+        blue.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: [l for l in d.log_lines() if "command timeout" in l], 5,
+                     "a command timeout")
+            assert ping(d) == "pong"
+        finally:
+            blue.proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: len([l for l in d.log_lines() if "reachable again" in l]) == 2, 5,
+                 "the second recovery")
+        wait_snapshot(blue, lambda s: True, what="snapshots after SIGCONT")
+        assert len([l for l in d.log_lines() if "unreachable" in l]) == 2
         assert d.stop() == 0
 
         # A Redis that accepts and never answers: timeouts, no blocked loop.

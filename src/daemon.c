@@ -18,6 +18,7 @@
 #include "http_client.h"
 #include "outbox.h"
 #include "log.h"
+#include "metrics.h"
 #include "report.h"
 #include "reporter.h"
 #include "scalestate.h"
@@ -46,6 +47,11 @@ struct daemon {
 	struct reporter reporter;
 	struct socket_server server;
 	struct scalestate scalestate;
+	/*
+	 * The metrics registry. Only scalestate fills it so far; the HTTP
+	 * endpoint (GET /metrics) renders it.
+	 */
+	struct metrics_registry metrics;
 	uv_timer_t cut_timer;
 	uv_timer_t setup_timer;
 	uv_timer_t reap_timer;
@@ -605,6 +611,7 @@ daemon_finish(struct daemon *d)
 	    total[REPORTER_INSTANCE_STATE][DELIVERY_REJECTED] +
 	    d->reporter.counters.total[REPORTER_SETUP_RUN][DELIVERY_REJECTED]));
 	engine_free(&d->engine);
+	metrics_free(&d->metrics);
 	free(d->identity.instance_metadata);
 	free(d->identity.runtime_metadata);
 	config_free(&d->cfg);
@@ -640,6 +647,7 @@ daemon_run(const struct daemon_args *args, struct config *c)
 		return status;
 	}
 	uv_loop_init(&d->loop);
+	metrics_init(&d->metrics);
 	daemon_init_engine(d);
 	if (reporter_init(&d->reporter, &d->loop, &d->cfg, err,
 	    sizeof err) != 0) {
@@ -656,6 +664,9 @@ daemon_run(const struct daemon_args *args, struct config *c)
 		log_error("cannot start scale snapshots", "error", err);
 		exit(2);
 	}
+	if (d->scalestate.enabled &&
+	    scalestate_metrics_attach(&d->scalestate, &d->metrics) != 0)
+		log_error("cannot register the scale snapshot metrics");
 	daemon_init_handles(d);
 	daemon_log_started(d);
 	uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -140,14 +140,27 @@ scalestate_metrics_attach(struct scalestate *ss, struct metrics_registry *r)
 		"Ready replicas of this deployable at the last measurement.",
 		NULL, labels, NULL, 0, 1 };
 
+	static const char *const by_redis[] = { "redis", NULL };
+	struct metrics_family_spec e = { METRICS_COUNTER,
+		"podpulse_scalestate_errors",
+		"Failed Redis connections, timeouts and error replies.",
+		NULL, by_redis, NULL, 0, 2 };
+
 	ss->gauge_queue = metrics_family_add(r, &q);
 	ss->gauge_replicas = metrics_family_add(r, &n);
-	return ss->gauge_queue != NULL && ss->gauge_replicas != NULL ? 0 : -1;
+	ss->counter_errors = metrics_family_add(r, &e);
+	return ss->gauge_queue != NULL && ss->gauge_replicas != NULL &&
+	    ss->counter_errors != NULL ? 0 : -1;
 }
 
 static void
 scalestate_metrics_update(struct scalestate *ss)
 {
+	unsigned i;
+
+	for (i = 0; ss->counter_errors != NULL && i < ss->nconns; i++)
+		metrics_set(metrics_series_get1(ss->counter_errors,
+		    ss->conns[i].name), (double)ss->conns[i].errors);
 	if (ss->gauge_queue != NULL && ss->stats.queue_length >= 0)
 		metrics_set(metrics_series_get1(ss->gauge_queue,
 		    ss->deployment_key), (double)ss->stats.queue_length);
@@ -501,6 +514,7 @@ scalestate_tick_cb(uv_timer_t *t)
 		return;
 	}
 	ss->stats.cycles++;
+	scalestate_metrics_update(ss);
 	if (ss->cycle_pending > 0)
 		log_debug("scalestate: previous cycle still waiting");
 	for (i = 0; i < ss->nconns; i++) {

@@ -97,6 +97,7 @@ struct scalestate {
 	struct scalestate_stats stats;
 	struct metrics_family *gauge_queue;
 	struct metrics_family *gauge_replicas;
+	struct metrics_family *counter_errors;
 	/* Shutdown */
 	int closing;
 	unsigned open_handles;
@@ -117,8 +118,10 @@ void scalestate_setup_set(struct scalestate *ss, int ready);
 
 /*
  * Register the two gauges (autoscaler_snapshot_queue_length and
- * autoscaler_snapshot_replica_count, labelled deployment_key) in r; they
- * are updated after every cycle. Returns 0 or -1.
+ * autoscaler_snapshot_replica_count, labelled deployment_key) and the
+ * counter podpulse_scalestate_errors (label redis: blue, green) in r;
+ * they are updated at every interval. r must outlive the loop. Returns 0
+ * or -1.
  */
 int scalestate_metrics_attach(struct scalestate *ss,
     struct metrics_registry *r);

@@ -131,6 +131,11 @@ test_refused_then_close(void **state)
 	assert_non_null(strstr(out.data,
 	    "# TYPE autoscaler_snapshot_replica_count gauge"));
 	assert_null(strstr(out.data, "deployment_key=\"d\""));
+	assert_non_null(strstr(out.data,
+	    "podpulse_scalestate_errors_total{redis=\"blue\"} "));
+	assert_non_null(strstr(out.data,
+	    "podpulse_scalestate_errors_total{redis=\"green\"} "));
+	assert_null(strstr(out.data, "errors_total{redis=\"blue\"} 0\n"));
 	buf_free(&out);
 	metrics_free(&reg);
 }

@@ -61,7 +61,7 @@ enum scalestate_op {
 	OP_AUTH, OP_SELECT, OP_PING,
 	OP_TYPE, OP_COUNT, OP_XINFO,
 	OP_HEARTBEAT, OP_EXPIRE, OP_REPLICAS,
-	OP_ACQUIRE, OP_RENEW, OP_SNAPSHOT,
+	OP_ACQUIRE, OP_LEASE_TTL, OP_RENEW, OP_SNAPSHOT,
 	OP_LEAVE, OP_RELEASE
 };
 
@@ -307,7 +307,7 @@ scalestate_closed(struct scalestate *ss)
 }
 
 static void
-scalestate_tick_closed(uv_handle_t *h)
+scalestate_timer_closed(uv_handle_t *h)
 {
 	scalestate_closed(h->data);
 }
@@ -450,6 +450,33 @@ scalestate_command_timeout_cb(uv_timer_t *t)
 	scalestate_conn_fail(t->data, "command timeout: no reply in time");
 }
 
+/*
+ * Try to take the lease; with ttl, also ask when the holder's lease ends,
+ * so that a follower can try again right then instead of at its next
+ * interval: a dead leader is replaced within 3 intervals of its last
+ * renewal, not 4.
+ */
+static void
+scalestate_acquire(struct scalestate_conn *blue, int ttl)
+{
+	struct scalestate *ss = blue->ss;
+
+	scalestate_send(blue, OP_ACQUIRE, "SET %s %s NX PX %" PRId64,
+	    ss->leader_key, ss->instance_id, scalestate_lease_ms(ss));
+	if (ttl)
+		scalestate_send(blue, OP_LEASE_TTL, "PTTL %s", ss->leader_key);
+}
+
+static void
+scalestate_takeover_cb(uv_timer_t *t)
+{
+	struct scalestate *ss = t->data;
+	struct scalestate_conn *blue = &ss->conns[SCALESTATE_BLUE];
+
+	if (!ss->leader && !ss->closing && blue->state == SCALESTATE_READY)
+		scalestate_acquire(blue, 0);
+}
+
 static void
 scalestate_conn_batch(struct scalestate_conn *conn)
 {
@@ -479,9 +506,7 @@ scalestate_conn_batch(struct scalestate_conn *conn)
 			    PRId64, scalestate_renew_lua, ss->leader_key,
 			    ss->instance_id, scalestate_lease_ms(ss));
 		else
-			scalestate_send(conn, OP_ACQUIRE,
-			    "SET %s %s NX PX %" PRId64, ss->leader_key,
-			    ss->instance_id, scalestate_lease_ms(ss));
+			scalestate_acquire(conn, 1);
 	}
 	if (conn->pending == 0)
 		scalestate_conn_idle(conn);
@@ -674,10 +699,24 @@ scalestate_on_acquire(struct scalestate_conn *conn, const redisReply *r)
 	if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0)
 		scalestate_leader_set(conn->ss, 1);
 	else if (r->type == REDIS_REPLY_NIL)
-		scalestate_leader_set(conn->ss, 0);
+		return;	/* held, maybe by us (a takeover raced a cycle) */
 	else
 		scalestate_conn_error(conn, "leader lease", r->type ==
 		    REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+}
+
+/* The holder's lease ends before our next interval: be there. */
+static void
+scalestate_on_lease_ttl(struct scalestate_conn *conn, const redisReply *r)
+{
+	struct scalestate *ss = conn->ss;
+	int64_t ms;
+
+	if (scalestate_reply_int(conn, r, "leader lease", &ms) != 0 ||
+	    ss->leader || ms < 0 || (uint64_t)ms * 1000000 >= ss->interval_ns)
+		return;
+	uv_timer_start(&ss->takeover, scalestate_takeover_cb,
+	    (uint64_t)ms + 1, 0);
 }
 
 static void
@@ -752,6 +791,7 @@ static const scalestate_reply_fn scalestate_replies[] = {
 	[OP_EXPIRE] = scalestate_on_plain,
 	[OP_REPLICAS] = scalestate_on_replicas,
 	[OP_ACQUIRE] = scalestate_on_acquire,
+	[OP_LEASE_TTL] = scalestate_on_lease_ttl,
 	[OP_RENEW] = scalestate_on_renew,
 	[OP_SNAPSHOT] = scalestate_on_snapshot,
 	[OP_LEAVE] = scalestate_on_plain,
@@ -1045,7 +1085,9 @@ scalestate_init(struct scalestate *ss, uv_loop_t *loop,
 	ss->enabled = 1;
 	uv_timer_init(loop, &ss->tick);
 	ss->tick.data = ss;
-	ss->open_handles++;
+	uv_timer_init(loop, &ss->takeover);
+	ss->takeover.data = ss;
+	ss->open_handles += 2;
 	for (i = 0; i < ss->nconns; i++)
 		scalestate_conn_connect(&ss->conns[i]);
 	ss->next_ns = uv_hrtime();
@@ -1088,7 +1130,8 @@ scalestate_close(struct scalestate *ss, void (*done)(void *), void *arg)
 	ss->closing = 1;
 	ss->done = done;
 	ss->done_arg = arg;
-	uv_close((uv_handle_t *)&ss->tick, scalestate_tick_closed);
+	uv_close((uv_handle_t *)&ss->tick, scalestate_timer_closed);
+	uv_close((uv_handle_t *)&ss->takeover, scalestate_timer_closed);
 	for (i = 0; i < ss->nconns; i++) {
 		conn = &ss->conns[i];
 		if (i == SCALESTATE_BLUE && conn->state == SCALESTATE_READY)

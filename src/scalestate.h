@@ -75,6 +75,7 @@ struct scalestate {
 	struct scalestate_conn conns[2];	/* blue, green */
 	unsigned nconns;
 	uv_timer_t tick;
+	uv_timer_t takeover;		/* retry the lease when it ends */
 	uint64_t next_ns;
 	uint64_t interval_ns;
 	uint64_t connect_timeout_ns;

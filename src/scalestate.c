@@ -51,6 +51,17 @@ static const char scalestate_renew_lua[] =
 static const char scalestate_release_lua[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
     "return redis.call('DEL', KEYS[1]) else return 0 end";
+/*
+ * Heartbeat (when ready), expiry and count in one round trip, on Redis's
+ * clock: pods whose clocks disagree still agree on who is stale.
+ */
+static const char scalestate_replicas_lua[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "if ARGV[2] == '1' then redis.call('ZADD', KEYS[1], now, ARGV[1]) end "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', "
+    "string.format('(%.0f', now - tonumber(ARGV[3]))) "
+    "return redis.call('ZCARD', KEYS[1])";
 static const char scalestate_snapshot_lua[] =
     "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end "
     "redis.call('LPUSH', KEYS[1], ARGV[2]) "
@@ -60,7 +71,7 @@ static const char scalestate_snapshot_lua[] =
 enum scalestate_op {
 	OP_AUTH, OP_SELECT, OP_PING,
 	OP_TYPE, OP_COUNT, OP_XINFO,
-	OP_HEARTBEAT, OP_EXPIRE, OP_REPLICAS,
+	OP_REPLICAS,
 	OP_ACQUIRE, OP_LEASE_TTL, OP_RENEW, OP_SNAPSHOT,
 	OP_LEAVE, OP_RELEASE
 };
@@ -481,7 +492,6 @@ static void
 scalestate_conn_batch(struct scalestate_conn *conn)
 {
 	struct scalestate *ss = conn->ss;
-	int64_t now_ms = timeutil_wall_ms();
 
 	conn->in_cycle = 1;
 	conn->queue_length = -1;
@@ -492,15 +502,10 @@ scalestate_conn_batch(struct scalestate_conn *conn)
 		scalestate_queue_measure(conn, ss->queue_kind);
 	if (conn == &ss->conns[SCALESTATE_BLUE]) {
 		ss->stats.replica_count = -1;
-		if (ss->setup_ready)
-			scalestate_send(conn, OP_HEARTBEAT,
-			    "ZADD %s %" PRId64 " %s", ss->replicas_key, now_ms,
-			    ss->instance_id);
-		scalestate_send(conn, OP_EXPIRE,
-		    "ZREMRANGEBYSCORE %s -inf (%" PRId64, ss->replicas_key,
-		    now_ms - scalestate_lease_ms(ss));
-		scalestate_send(conn, OP_REPLICAS, "ZCARD %s",
-		    ss->replicas_key);
+		scalestate_send(conn, OP_REPLICAS, "EVAL %s 1 %s %s %d %"
+		    PRId64, scalestate_replicas_lua, ss->replicas_key,
+		    ss->instance_id, ss->setup_ready,
+		    scalestate_lease_ms(ss));
 		if (ss->leader)
 			scalestate_send(conn, OP_RENEW, "EVAL %s 1 %s %s %"
 			    PRId64, scalestate_renew_lua, ss->leader_key,
@@ -787,8 +792,6 @@ static const scalestate_reply_fn scalestate_replies[] = {
 	[OP_TYPE] = scalestate_on_type,
 	[OP_COUNT] = scalestate_on_count,
 	[OP_XINFO] = scalestate_on_xinfo,
-	[OP_HEARTBEAT] = scalestate_on_plain,
-	[OP_EXPIRE] = scalestate_on_plain,
 	[OP_REPLICAS] = scalestate_on_replicas,
 	[OP_ACQUIRE] = scalestate_on_acquire,
 	[OP_LEASE_TTL] = scalestate_on_lease_ttl,

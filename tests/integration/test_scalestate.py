@@ -300,6 +300,103 @@ def test_outage_and_silent_redis(workdir):
             lst.close()
 
 
+class FakeRedis:
+    """A TCP server that answers every RESP command with the same bytes."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.lst = socket.socket()
+        self.lst.bind(("127.0.0.1", 0))
+        self.lst.listen(16)
+        self.lst.settimeout(0.1)
+        self.port = self.lst.getsockname()[1]
+        self.conns = []
+        self.commands = 0
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                c = self.lst.accept()[0]
+            except OSError:
+                continue
+            self.conns.append(c)
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, c):
+        buf = b""
+        c.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                chunk = c.recv(65536)
+            except OSError:
+                continue
+            if not chunk:
+                return
+            buf += chunk
+            while True:  # one answer per complete multibulk request
+                n, rest = self._request(buf)
+                if n is None:
+                    break
+                buf = rest
+                self.commands += 1
+                try:
+                    c.sendall(self.answer)
+                except OSError:
+                    return
+
+    @staticmethod
+    def _request(buf):
+        if not buf.startswith(b"*") or b"\r\n" not in buf:
+            return None, buf
+        head, rest = buf.split(b"\r\n", 1)
+        for _ in range(int(head[1:])):
+            if b"\r\n" not in rest:
+                return None, buf
+            size, rest = rest.split(b"\r\n", 1)
+            n = int(size[1:])
+            if len(rest) < n + 2:
+                return None, buf
+            rest = rest[n + 2:]
+        return True, rest
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(2)
+        for c in self.conns:
+            c.close()
+        self.lst.close()
+
+
+def test_unexpected_replies(workdir):
+    # Every reply nil: no error, but not what any command expects.
+    fake = FakeRedis(b"$-1\r\n")
+    try:
+        d = daemon(workdir, ini("redis://127.0.0.1:%d" % fake.port, key="kn",
+                                extra="queue_key = q\nqueue_kind = list\n"), name="nil")
+        d.wait_log("unexpected reply type")
+        assert ping(d) == "pong"
+        wait_for(lambda: fake.commands >= 10, 5, "the daemon to go on asking")
+        assert d.stop() == 0
+    finally:
+        fake.close()
+    # Bytes that are not RESP: a protocol error is an outage, retried.
+    fake = FakeRedis(b"?garbage\r\n")
+    try:
+        d = daemon(workdir, ini("redis://127.0.0.1:%d" % fake.port, key="kg"), name="garbage")
+        d.wait_log("unreachable")
+        wait_for(lambda: len(fake.conns) >= 2, 5, "a reconnection after the protocol error")
+        assert ping(d) == "pong"
+        assert d.stop() == 0
+    finally:
+        fake.close()
+
+
 def test_cli_snapshots(workdir):
     with servers(workdir) as redis:
         blue = redis("blue", password="s3cret")

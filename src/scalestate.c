@@ -345,6 +345,20 @@ scalestate_reconnect_cb(uv_timer_t *t)
 	scalestate_conn_connect(t->data);
 }
 
+/* reconnect_base doubling up to reconnect_max, with jitter (retry core). */
+static uint64_t
+scalestate_backoff_ms(struct scalestate_conn *conn)
+{
+	struct scalestate *ss = conn->ss;
+	struct retry_policy p;
+
+	p.base_ns = ss->reconnect_base_ns;
+	p.max_ns = ss->reconnect_max_ns;
+	p.max_attempts = 0;	/* reconnection never gives up */
+	return scalestate_ms(retry_backoff(&p, conn->failures,
+	    scalestate_random(ss)));
+}
+
 /* Free the context; from a timer, so never inside a hiredis callback. */
 static void
 scalestate_conn_free_cb(uv_timer_t *t)
@@ -362,9 +376,7 @@ scalestate_conn_free_cb(uv_timer_t *t)
 	}
 	conn->failures++;
 	uv_timer_start(&conn->timer, scalestate_reconnect_cb,
-	    scalestate_ms(retry_backoff(&(struct retry_policy){
-	    conn->ss->reconnect_base_ns, conn->ss->reconnect_max_ns, 0 },
-	    conn->failures, scalestate_random(conn->ss))), 0);
+	    scalestate_backoff_ms(conn), 0);
 }
 
 static void

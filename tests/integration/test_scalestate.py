@@ -159,6 +159,12 @@ def test_queue_kinds(workdir):
         s = wait_snapshot(blue, lambda s: True, key="ks")
         assert s["queue_length_blue"] == 4 and s["queue_length_green"] == 0, s  # 3 lag + 1 pending
         assert d.stop() == 0
+        # Without a group: every entry (XLEN), acknowledged or not.
+        d = daemon(workdir, ini(blue.url(), key="kl", extra="queue_key = q\nqueue_kind = stream\n"),
+                   name="dl")
+        s = wait_snapshot(blue, lambda s: True, key="kl")
+        assert s["queue_length_blue"] == 5, s
+        assert d.stop() == 0
         # Missing key: 0. Wrong type: a log line and no crash.
         blue.cmd("DEL", "q")
         blue.cmd("HSET", "h", "f", "v")

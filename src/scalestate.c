@@ -19,7 +19,17 @@
  * The leader lease is taken with SET NX PX (3 intervals), renewed and
  * released by compare-and-set scripts, and the snapshot script checks the
  * lease before it pushes: a writer that lost its lease without knowing it
- * cannot push. A missed interval is never written afterwards.
+ * cannot push. A follower also reads the lease's PTTL and, on the
+ * `takeover` timer, tries again the moment it ends. A missed interval is
+ * never written afterwards.
+ *
+ * The heartbeat, the expiry of stale replicas and the count are one
+ * script on Redis's clock (TIME), so skewed pod clocks cannot disagree
+ * on who is stale.
+ *
+ * Host names are looked up with uv_getaddrinfo (hiredis would block in
+ * getaddrinfo), and the poll adapter is our own: hiredis 0.14's drops
+ * poll errors, see scalestate_poll_cb().
  */
 #include "scalestate.h"
 

@@ -4,8 +4,9 @@
  * snapshot list, on hiredis's async API attached to the daemon's loop.
  *
  * A shell: it owns one uv_timer for the interval (one-shot, re-armed to
- * absolute deadlines) and, per Redis instance, a connection with its own
- * uv_timer (connect timeout, command timeout, reconnect backoff). Nothing
+ * absolute deadlines), one to take over an expiring leader lease, and,
+ * per Redis instance, a connection with its own uv_timer (connect
+ * timeout, command timeout, reconnect backoff). Nothing
  * blocks: a Redis that does not answer within command_timeout is dropped
  * and reconnected with backoff, like one that refuses or disconnects.
  * Blue and green are independent: green being down never stops blue.

@@ -403,6 +403,28 @@ def test_unexpected_replies(workdir):
         fake.close()
 
 
+def test_reload_keeps_scalestate(workdir):
+    with servers(workdir) as redis:
+        blue = redis("blue")
+        d = daemon(workdir, ini(blue.url(), key="kr"), name="r")
+        wait_snapshot(blue, lambda s: True, key="kr")
+        with open(d.config_path) as f:
+            text = f.read()
+        with open(d.config_path, "w") as f:
+            f.write(text.replace("interval = 200ms", "interval = 1s")
+                    .replace("deployment_key = kr", "deployment_key = other"))
+        d.signal(signal.SIGHUP)
+        d.wait_log("configuration reloaded")
+        kept = d.wait_log("cannot change at run time")[0]
+        assert "scalestate.interval" in kept, kept
+        # Same keys, same pace: the running scalestate is untouched.
+        first = wait_snapshot(blue, lambda s: True, key="kr", what="a snapshot after SIGHUP")
+        wait_for(lambda: len([s for s in snapshots(blue, "kr") if s["time"] > first["time"]]) >= 4,
+                 1.5, "4 more snapshots at the old pace (200ms, not 1s)")
+        assert blue.cmd("EXISTS", "scalestate:other") == 0
+        assert d.stop() == 0
+
+
 def test_cli_snapshots(workdir):
     with servers(workdir) as redis:
         blue = redis("blue", password="s3cret")

@@ -7,7 +7,7 @@ packages=(
 	build-essential cmake pkg-config
 	libuv1-dev libcjson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev
 	libmicrohttpd-dev openssl dpkg-dev python3-yaml prometheus
-	python3 procps socat
+	python3 procps socat libhiredis-dev redis-server
 )
 
 missing=()

@@ -53,6 +53,7 @@
 #include <ini.h>
 
 #include "podpulse/protocol.h"
+#include "redis_url.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -80,6 +81,8 @@
 static const char *const config_log_levels[] = { "debug", "info", "warn",
 	"error", NULL };
 static const char *const config_log_formats[] = { "json", "text", NULL };
+static const char *const config_queue_kinds[] = { "list", "zset", "stream",
+	"auto", NULL };
 
 /* Rows are grouped by section, in the order config_format() prints them. */
 static const struct config_option config_table[] = {
@@ -317,6 +320,69 @@ static const struct config_option config_table[] = {
 	    .help = "Requests per second the download-metrics intake "
 		"(POST /metrics) accepts; more are answered with 429.",
 	    .offset = CONFIG_FIELD(http_download_metrics_rps) },
+
+	/* [scalestate] */
+	{ .section = "scalestate", .key = "redis_url", .type = CONFIG_STRING,
+	    .def = "",
+	    .help = "Redis the scale snapshots, the replica registry and the "
+		"leader lease live on (blue), as redis://[user:]pass@host:port"
+		"[/db] or unix:///path; empty disables scale snapshots.",
+	    .offset = CONFIG_FIELD(scalestate_redis_url) },
+	{ .section = "scalestate", .key = "redis_green_url",
+	    .type = CONFIG_STRING, .def = "",
+	    .help = "Second Redis (green) whose queue is measured too and "
+		"added to blue's; empty measures blue only.",
+	    .offset = CONFIG_FIELD(scalestate_redis_green_url) },
+	{ .section = "scalestate", .key = "interval", .type = CONFIG_DURATION,
+	    .def = "15s", .min = 50 * CONFIG_MS, .max = CONFIG_H,
+	    .help = "Time between two measurements, heartbeats and snapshots; "
+		"the leader lease and the replica heartbeats expire after "
+		"three of them.",
+	    .offset = CONFIG_FIELD(scalestate_interval) },
+	{ .section = "scalestate", .key = "queue_key", .type = CONFIG_STRING,
+	    .def = "",
+	    .help = "Key of the request queue whose length is measured on "
+		"blue and green; empty measures 0.",
+	    .offset = CONFIG_FIELD(scalestate_queue_key) },
+	{ .section = "scalestate", .key = "queue_kind", .type = CONFIG_ENUM,
+	    .def = "auto", .choices = config_queue_kinds,
+	    .help = "How the queue is measured: list (LLEN), zset (ZCARD), "
+		"stream (lag plus pending of queue_group, or XLEN) or auto "
+		"(by TYPE).",
+	    .offset = CONFIG_FIELD(scalestate_queue_kind) },
+	{ .section = "scalestate", .key = "queue_group", .type = CONFIG_STRING,
+	    .def = "",
+	    .help = "Consumer group of a stream queue whose lag and pending "
+		"entries count; empty counts every entry (XLEN).",
+	    .offset = CONFIG_FIELD(scalestate_queue_group) },
+	{ .section = "scalestate", .key = "max_snapshots", .type = CONFIG_INT,
+	    .def = "120", .min = 1, .max = 100000,
+	    .help = "Most snapshots kept in the list scalestate:{deployment_"
+		"key}, newest first.",
+	    .offset = CONFIG_FIELD(scalestate_max_snapshots) },
+	{ .section = "scalestate", .key = "connect_timeout",
+	    .type = CONFIG_DURATION, .def = "2s", .min = 10 * CONFIG_MS,
+	    .max = CONFIG_M,
+	    .help = "Longest time a connection may take, AUTH and SELECT "
+		"included, before it counts as failed.",
+	    .offset = CONFIG_FIELD(scalestate_connect_timeout) },
+	{ .section = "scalestate", .key = "command_timeout",
+	    .type = CONFIG_DURATION, .def = "2s", .min = 10 * CONFIG_MS,
+	    .max = CONFIG_M,
+	    .help = "Longest wait for a reply; a Redis that does not answer "
+		"in time is disconnected and reconnected.",
+	    .offset = CONFIG_FIELD(scalestate_command_timeout) },
+	{ .section = "scalestate", .key = "reconnect_base",
+	    .type = CONFIG_DURATION, .def = "250ms", .min = CONFIG_MS,
+	    .max = CONFIG_H,
+	    .help = "Delay before the first reconnection; each further one "
+		"waits about twice as long.",
+	    .offset = CONFIG_FIELD(scalestate_reconnect_base) },
+	{ .section = "scalestate", .key = "reconnect_max",
+	    .type = CONFIG_DURATION, .def = "30s", .min = CONFIG_MS,
+	    .max = CONFIG_H,
+	    .help = "Longest delay between two reconnections.",
+	    .offset = CONFIG_FIELD(scalestate_reconnect_max) },
 };
 #define CONFIG_NROWS (sizeof config_table / sizeof config_table[0])
 
@@ -341,6 +407,7 @@ static const char *config_check_socket_path(const char *);
 static const char *config_check_url(const char *);
 static const char *config_check_token(const char *);
 static const char *config_check_listen(const char *);
+static const char *config_check_redis_url(const char *);
 
 static const struct config_check config_checks[] = {
 	{ CONFIG_FIELD(socket_path), config_check_socket_path,
@@ -354,6 +421,10 @@ static const struct config_check config_checks[] = {
 	    "printable ASCII without spaces, as it goes into an HTTP header" },
 	{ CONFIG_FIELD(http_listen), config_check_listen,
 	    "empty, host:port or [v6]:port with a port of 1..65535" },
+	{ CONFIG_FIELD(scalestate_redis_url), config_check_redis_url,
+	    "empty, redis://[user:]pass@host:port[/db] or unix:///path" },
+	{ CONFIG_FIELD(scalestate_redis_green_url), config_check_redis_url,
+	    "empty, redis://[user:]pass@host:port[/db] or unix:///path" },
 };
 #define CONFIG_NCHECKS (sizeof config_checks / sizeof config_checks[0])
 
@@ -474,15 +545,16 @@ config_error_set(struct config_error *err, const char *fmt, ...)
 }
 
 /*
- * If s is a URL with a password ("scheme://user:pass@host"), return a copy
- * with the password as ***; else NULL. Passwords in URLs count as secrets
+ * If s is a URL with a password ("scheme://user:pass@host", or for redis://
+ * and unix:// also "scheme://pass@host"), return a copy with the password
+ * as ***; else NULL. Passwords in URLs count as secrets
  * (SPEC section 7) wherever a value is printed.
  */
 static char *
 config_url_redact(const char *s)
 {
 	const char *auth;
-	size_t host_end, at, colon, i, len;
+	size_t host_end, at, colon, keep, i, len;
 	char *r;
 
 	if ((auth = strstr(s, "://")) == NULL)
@@ -497,11 +569,17 @@ config_url_redact(const char *s)
 	if (at == host_end)
 		return NULL;
 	colon = strcspn(auth, ":");
-	if (colon >= at)
-		return NULL;
+	if (colon >= at) {
+		/* Redis reads a lone user-info as the password (AUTH pass). */
+		if (strncasecmp(s, "redis://", 8) != 0 &&
+		    strncasecmp(s, "unix://", 7) != 0)
+			return NULL;
+		keep = 0;
+	} else
+		keep = colon + 1;
 	len = strlen(s) + 4;
 	r = xmalloc(len);
-	snprintf(r, len, "%.*s***%s", (int)(auth - s) + (int)colon + 1, s,
+	snprintf(r, len, "%.*s***%s", (int)((size_t)(auth - s) + keep), s,
 	    auth + at);
 	return r;
 }
@@ -1227,6 +1305,23 @@ config_check_socket_path(const char *s)
 	return NULL;
 }
 
+/*
+ * The reason is a static string: the parser's own words could be kept only
+ * in a buffer, and none of them quotes the value anyway.
+ */
+static const char *
+config_check_redis_url(const char *s)
+{
+	struct redis_url u;
+	char why[128];
+
+	if (*s == '\0')
+		return NULL;
+	if (redis_url_parse(s, &u, why, sizeof why) != 0)
+		return "not a valid Redis URL";
+	return NULL;
+}
+
 static const char *
 config_check_url(const char *s)
 {
@@ -1816,6 +1911,33 @@ config_apply_env(struct config *c, char *const *envp,
 
 /* Validation */
 
+/* The Redis keys are named after the deployable: without it, no keys. */
+static int
+config_validate_scalestate(const struct config *c, struct config_error *err)
+{
+	if (*c->scalestate_redis_green_url != '\0' &&
+	    *c->scalestate_redis_url == '\0') {
+		config_error_set(err, "configuration: [scalestate] "
+		    "redis_green_url is set without redis_url: set "
+		    "scalestate.redis_url too");
+		return -1;
+	}
+	if (*c->scalestate_redis_url != '\0' &&
+	    *c->identity_deployment_key == '\0') {
+		config_error_set(err, "configuration: [scalestate] redis_url "
+		    "is set but [identity] deployment_key is empty: set "
+		    "identity.deployment_key");
+		return -1;
+	}
+	if (c->scalestate_reconnect_base > c->scalestate_reconnect_max) {
+		config_error_set(err, "configuration: [scalestate] "
+		    "reconnect_base is longer than reconnect_max: set "
+		    "scalestate.reconnect_base <= scalestate.reconnect_max");
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_validate(const struct config *c, struct config_error *err)
 {
@@ -1851,7 +1973,7 @@ config_validate(const struct config *c, struct config_error *err)
 		    "report.retry_max");
 		return -1;
 	}
-	return 0;
+	return config_validate_scalestate(c, err);
 }
 
 /* Printing */

@@ -66,6 +66,8 @@ struct config_map {
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN,
 	CONFIG_LOG_ERROR };
 enum config_log_format { CONFIG_LOG_JSON, CONFIG_LOG_TEXT };
+enum config_queue_kind { CONFIG_QUEUE_LIST, CONFIG_QUEUE_ZSET,
+	CONFIG_QUEUE_STREAM, CONFIG_QUEUE_AUTO };
 
 struct config {
 	/* [agent] */
@@ -121,6 +123,19 @@ struct config {
 	int64_t http_connection_timeout;	/* ns */
 	int64_t http_max_body;			/* bytes */
 	int64_t http_download_metrics_rps;
+
+	/* [scalestate] */
+	char *scalestate_redis_url;		/* "" = disabled */
+	char *scalestate_redis_green_url;	/* "" = none */
+	int64_t scalestate_interval;		/* ns */
+	char *scalestate_queue_key;
+	int scalestate_queue_kind;		/* enum config_queue_kind */
+	char *scalestate_queue_group;
+	int64_t scalestate_max_snapshots;
+	int64_t scalestate_connect_timeout;	/* ns */
+	int64_t scalestate_command_timeout;	/* ns */
+	int64_t scalestate_reconnect_base;	/* ns */
+	int64_t scalestate_reconnect_max;	/* ns */
 
 	/* Free-form sections. */
 	struct config_map instance_metadata;

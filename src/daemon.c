@@ -21,9 +21,11 @@
 #include "intake.h"
 #include "outbox.h"
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "report.h"
 #include "reporter.h"
+#include "scalestate.h"
 #include "socket_server.h"
 #include "timeutil.h"
 #include "xmalloc.h"
@@ -49,12 +51,13 @@ struct daemon {
 	struct engine engine;
 	struct reporter reporter;
 	struct socket_server server;
-	struct exporter exporter;
+	struct exporter exporter;	/* its registry is what GET /metrics renders */
 	struct http_server http;
 	int http_on;
 	struct ratelimit intake_limit;
 	struct log_ratelimit intake_log_limit;
 	uv_timer_t sample_timer;
+	struct scalestate scalestate;
 	uv_timer_t cut_timer;
 	uv_timer_t setup_timer;
 	uv_timer_t reap_timer;
@@ -64,6 +67,7 @@ struct daemon {
 	uv_signal_t sig_hup;
 	struct log_ratelimit abort_limit[2];
 	int shutting_down;
+	int draining;		/* reporter and scalestate yet to finish */
 };
 
 /* Configuration */
@@ -308,6 +312,7 @@ daemon_on_setup(void *arg, enum status_setup status, int late)
 	struct daemon *d = arg;
 
 	uv_timer_stop(&d->setup_timer);
+	scalestate_setup_set(&d->scalestate, status == STATUS_SETUP_READY);
 	if (late) {
 		log_info("setup finished after its timeout; the timeout was "
 		    "already reported", "status", status_setup_name(status));
@@ -539,6 +544,16 @@ daemon_drained(void *arg)
 	daemon_close_handle((uv_handle_t *)&d->sig_int);
 }
 
+/* The reporter and scalestate each call this once they are done. */
+static void
+daemon_part_drained(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (--d->draining == 0)
+		daemon_drained(d);
+}
+
 static void
 daemon_grace_cb(uv_timer_t *t)
 {
@@ -563,7 +578,9 @@ daemon_shutdown(struct daemon *d, const char *why)
 	engine_finish(&d->engine, uv_hrtime());
 	uv_timer_start(&d->grace_timer, daemon_grace_cb,
 	    (uint64_t)d->cfg.monitor_shutdown_grace / 1000000, 0);
-	reporter_close(&d->reporter, daemon_drained, d);
+	d->draining = 2;
+	scalestate_close(&d->scalestate, daemon_part_drained, d);
+	reporter_close(&d->reporter, daemon_part_drained, d);
 }
 
 static void
@@ -863,6 +880,15 @@ daemon_run(const struct daemon_args *args, struct config *c)
 		exit(1);
 	if (daemon_start_socket(d) != 0)
 		exit(1);
+	if (scalestate_init(&d->scalestate, &d->loop, &d->cfg,
+	    d->identity.id.instance_id, err, sizeof err) != 0) {
+		log_error("cannot start scale snapshots", "error", err);
+		exit(2);
+	}
+	if (d->scalestate.enabled &&
+	    scalestate_metrics_attach(&d->scalestate,
+	    &d->exporter.registry) != 0)
+		log_error("cannot register the scale snapshot metrics");
 	daemon_init_handles(d);
 	daemon_log_started(d);
 	uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -40,6 +40,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "start", 1, -1, "start", "start ID [k=v ...]" },
 	{ "stop", 2, -1, "stop", "stop ID STATUS [k=v ...]" },
 	{ "send", 0, 0, NULL, "send  (lines from stdin; prints each reply)" },
+	{ "snapshots", 0, -1, NULL, "snapshots -u REDIS_URL -k DEPLOYMENT_KEY  "
+	  "(the scale snapshots in Redis, as JSON)" },
 	{ "simulate", 0, -1, NULL, "simulate [--rate R] [--duration D] "
 	  "[--concurrency C] [--mean-duration S] [--failure-rate F] "
 	  "[--seed N] [--setup-time S]" },
@@ -219,6 +221,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd->name, "send") == 0)
 		r = cli_send(path);
+	else if (strcmp(cmd->name, "snapshots") == 0)
+		r = cli_snapshots(nargs + 1, argv + optind);
 	else if (strcmp(cmd->name, "simulate") == 0)
 		r = cli_simulate(path, nargs + 1, argv + optind);
 	else

@@ -7,4 +7,7 @@
 /* simulate.c: a fake model server. */
 int cli_simulate(const char *socket_path, int argc, char **argv);
 
+/* snapshots.c: the scale snapshot list in Redis, as JSON. */
+int cli_snapshots(int argc, char **argv);
+
 #endif

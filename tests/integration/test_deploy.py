@@ -236,6 +236,19 @@ def test_kubernetes_manifest_wiring(workdir):
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert "t0ken" not in r.stdout
+    # With the Redis Secret mounted as env, scale snapshots are on and the
+    # password stays masked.
+    env["PODPULSE_SCALESTATE_REDIS_URL"] = "redis://:s3cret@redis.default.svc:6379"
+    r = subprocess.run([harness.ARGS.podpulse, "--check-config", "-c", path,
+                        "-o", "report.auth_token_file=" + tok,
+                        "-o", "report.spool_dir=" + os.path.join(workdir, "spool")],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "redis_url = redis://:***@redis.default.svc:6379\n" in r.stdout, r.stdout
+    assert "s3cret" not in r.stdout + r.stderr
+    scale_env = {e["name"]: e for e in sidecar["env"]}["PODPULSE_SCALESTATE_REDIS_URL"]
+    scale_env = scale_env["valueFrom"]["secretKeyRef"]
+    assert scale_env["optional"] is True
 
 
 def test_alert_rules(workdir):

@@ -167,7 +167,7 @@ test_table_shape(void **state)
 	size_t n, i, j;
 
 	t = config_options(&n);
-	assert_int_equal(n, 42);
+	assert_int_equal(n, 53);
 	for (i = 0; i < n; i++) {
 		o = &t[i];
 		assert_non_null(o->def);
@@ -298,6 +298,19 @@ test_format_defaults(void **state)
 	    "connection_timeout = 10s\n"
 	    "max_body = 64KiB\n"
 	    "download_metrics_rps = 100\n"
+	    "\n"
+	    "[scalestate]\n"
+	    "redis_url =\n"
+	    "redis_green_url =\n"
+	    "interval = 15s\n"
+	    "queue_key =\n"
+	    "queue_kind = auto\n"
+	    "queue_group =\n"
+	    "max_snapshots = 120\n"
+	    "connect_timeout = 2s\n"
+	    "command_timeout = 2s\n"
+	    "reconnect_base = 250ms\n"
+	    "reconnect_max = 30s\n"
 	    "\n"
 	    "[instance_metadata]\n"
 	    "\n"
@@ -616,20 +629,20 @@ test_ini_structure_errors(void **state)
 	expect_ini_error("[agent]\nlog_level = info\n[montor]\n"
 	    "report_interval = 15s\n",
 	    "podpulse.ini:3: unknown section [montor] (known: agent, socket, "
-	    "monitor, report, identity, http, instance_metadata, runtime_metadata); "
+	    "monitor, report, identity, http, scalestate, instance_metadata, runtime_metadata); "
 	    "did you mean [monitor]?");
 	/* Reported at its own line even when it holds no key. */
 	expect_ini_error("[agent]\n\n[nothing]\n",
 	    "podpulse.ini:3: unknown section [nothing] (known: agent, socket, "
-	    "monitor, report, identity, http, instance_metadata, "
+	    "monitor, report, identity, http, scalestate, instance_metadata, "
 	    "runtime_metadata)");
 	expect_ini_error("[Agent]\nlog_level = info\n",
 	    "podpulse.ini:1: unknown section [Agent] (known: agent, socket, "
-	    "monitor, report, identity, http, instance_metadata, runtime_metadata); "
+	    "monitor, report, identity, http, scalestate, instance_metadata, runtime_metadata); "
 	    "did you mean [agent]? (names are lower case)");
 	expect_ini_error("[]\n",
 	    "podpulse.ini:1: unknown section [] (known: agent, socket, "
-	    "monitor, report, identity, http, instance_metadata, "
+	    "monitor, report, identity, http, scalestate, instance_metadata, "
 	    "runtime_metadata)");
 	expect_ini_error("# comment\n[socket]\n; another\n\nmode = 0660\n"
 	    "group = x\npaht = /tmp/x\n",
@@ -672,7 +685,7 @@ test_ini_first_error_wins(void **state)
 	    "(allowed: one of debug, info, warn, error)");
 	expect_ini_error("[nope]\n[agent]\nlog_level = loud\n",
 	    "podpulse.ini:1: unknown section [nope] (known: agent, socket, "
-	    "monitor, report, identity, http, instance_metadata, "
+	    "monitor, report, identity, http, scalestate, instance_metadata, "
 	    "runtime_metadata)");
 }
 
@@ -893,7 +906,7 @@ test_env_service_links_ignored(void **state)
 	config_free(&c);
 	expect_env_error(notlink, "env PODPULSE_PORT: unknown "
 	    "variable (expected PODPULSE_<SECTION>_<KEY> with a section of "
-	    "agent, socket, monitor, report, identity, http, instance_metadata, "
+	    "agent, socket, monitor, report, identity, http, scalestate, instance_metadata, "
 	    "runtime_metadata)");
 }
 
@@ -915,11 +928,11 @@ test_env_errors(void **state)
 	    "scheduled_at, max_concurrency); did you mean \"report_interval\"?");
 	expect_env_error(nosec, "env PODPULSE_MONTOR_REPORT_INTERVAL: unknown "
 	    "variable (expected PODPULSE_<SECTION>_<KEY> with a section of "
-	    "agent, socket, monitor, report, identity, http, instance_metadata, "
+	    "agent, socket, monitor, report, identity, http, scalestate, instance_metadata, "
 	    "runtime_metadata)");
 	expect_env_error(lower, "env PODPULSE_agent_log_level: unknown "
 	    "variable (expected PODPULSE_<SECTION>_<KEY> with a section of "
-	    "agent, socket, monitor, report, identity, http, instance_metadata, "
+	    "agent, socket, monitor, report, identity, http, scalestate, instance_metadata, "
 	    "runtime_metadata)");
 	expect_env_error(bad, "env PODPULSE_MONITOR_REPORT_INTERVAL: "
 	    "[monitor] report_interval = \"15x\": bad unit \"x\" (allowed: a "
@@ -961,11 +974,15 @@ test_overrides(void **state)
 	    "\"report_intervl\" (known: report_interval, setup_timeout, "
 	    "prediction_timeout, max_in_flight, shutdown_grace, scheduled_at, max_concurrency); "
 	    "did you mean \"report_interval\"?");
-	assert_int_equal(config_set_override(&c, "scalestate.interval=1s",
+	assert_int_equal(config_set_override(&c, "scalestate.interval=200ms",
+	    &err), 0);
+	assert_int_equal(c.scalestate_interval, 200 * NS_MS);
+	assert_int_equal(config_set_override(&c, "scalestat.interval=1s",
 	    &err), -1);
 	assert_string_equal(err.msg, "command line: unknown section "
-	    "[scalestate] (known: agent, socket, monitor, report, identity, "
-	    "http, instance_metadata, runtime_metadata)");
+	    "[scalestat] (known: agent, socket, monitor, report, identity, "
+	    "http, scalestate, instance_metadata, runtime_metadata); did you "
+	    "mean [scalestate]?");
 	assert_int_equal(config_set_override(&c, "monitor.report_interval=1",
 	    &err), -1);
 	assert_string_equal(err.msg, "command line: [monitor] report_interval "
@@ -1032,6 +1049,30 @@ test_validate(void **state)
 	assert_int_equal(config_validate(&c, &err), -1);
 	assert_contains(err.msg, "configuration: [agent] log_level = \"9\": "
 	    "not a known value");
+	config_free(&c);
+
+	/* Scale snapshots need a deployable to name their keys after. */
+	parse_ok(&c, "[scalestate]\nredis_url = redis://pa55@h:1\n");
+	assert_int_equal(config_validate(&c, &err), -1);
+	assert_string_equal(err.msg, "configuration: [scalestate] redis_url "
+	    "is set but [identity] deployment_key is empty: set "
+	    "identity.deployment_key");
+	config_free(&c);
+	parse_ok(&c, "[scalestate]\nredis_green_url = redis://h:1\n"
+	    "[identity]\ndeployment_key = d\n");
+	assert_int_equal(config_validate(&c, &err), -1);
+	assert_contains(err.msg, "redis_green_url is set without redis_url");
+	config_free(&c);
+	parse_ok(&c, "[scalestate]\nredis_url = redis://h:1\n"
+	    "reconnect_base = 2s\nreconnect_max = 1s\n"
+	    "[identity]\ndeployment_key = d\n");
+	assert_int_equal(config_validate(&c, &err), -1);
+	assert_contains(err.msg, "reconnect_base is longer than reconnect_max");
+	config_free(&c);
+	parse_ok(&c, "[scalestate]\nredis_url = redis://h:1\n"
+	    "redis_green_url = unix:///g.sock\n"
+	    "[identity]\ndeployment_key = d\n");
+	assert_int_equal(config_validate(&c, &err), 0);
 	config_free(&c);
 }
 
@@ -1115,6 +1156,23 @@ test_redaction(void **state)
 	    "https://user:pa55w0rd@exa mple.com/x\n", &err);
 	assert_lacks(err.msg, "pa55w0rd");
 	assert_contains(err.msg, "\"https://user:***@exa mple.com/x\"");
+
+	/* Redis URLs: a lone user-info is the password. */
+	parse_ok(&c, "[scalestate]\nredis_url = redis://pa55w0rd@h:1/2\n"
+	    "redis_green_url = redis://alice:pa55w0rd@g:1\n");
+	text = config_format(&c);
+	assert_contains(text, "redis_url = redis://***@h:1/2\n");
+	assert_contains(text, "redis_green_url = redis://alice:***@g:1\n");
+	assert_lacks(text, "pa55w0rd");
+	free(text);
+	config_free(&c);
+	parse_err("[scalestate]\nredis_url = redis://pa55w0rd@h:99999\n",
+	    &err);
+	assert_lacks(err.msg, "pa55w0rd");
+	assert_contains(err.msg, "redis://***@h:99999");
+	parse_err("[scalestate]\nredis_url = unix://pa55w0rd@relative\n",
+	    &err);
+	assert_lacks(err.msg, "pa55w0rd");
 }
 
 /* The whole table */
@@ -1132,6 +1190,9 @@ walk_pick(const struct config_option *o, struct walk_value *w)
 		snprintf(w->text, sizeof w->text, "/tmp/walk.sock");
 	else if (strcmp(o->key, "listen") == 0)
 		snprintf(w->text, sizeof w->text, "[::1]:9999");
+	else if (strncmp(o->key, "redis_", 6) == 0)
+		snprintf(w->text, sizeof w->text, "redis://walk:6379/%d",
+		    (int)strlen(o->key));
 	else if (strstr(o->key, "_url") != NULL)
 		snprintf(w->text, sizeof w->text, "https://example.com/%s",
 		    o->key);

@@ -2,11 +2,13 @@
  * daemon -- startup, the timers, signals, reload and the shutdown order.
  *
  * Startup: configuration, logging, the engine, the reporter, the socket
- * (after the socket-file safety check), the timers, the signals. Shutdown
- * is the reverse: stop accepting and close the connections (their
- * predictions are aborted), cut the final interval, flush the reports
- * within monitor.shutdown_grace, close every handle, and check that the
- * loop ends with none left.
+ * (after the socket-file safety check), scale snapshots (scalestate), the
+ * timers, the signals. Shutdown is the reverse: stop accepting and close
+ * the connections (their predictions are aborted), cut the final
+ * interval, and in parallel flush the reports within
+ * monitor.shutdown_grace and let scalestate leave the replica set and
+ * release its lease (within scalestate.command_timeout); once both are
+ * done, close every handle and check that the loop ends with none left.
  *
  * Timers are one-shot and re-armed to absolute deadlines: the report cut
  * (monitor_next_cut), the setup timeout, the prediction-timeout reaper

@@ -40,8 +40,9 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "start", 1, -1, "start", "start ID [k=v ...]" },
 	{ "stop", 2, -1, "stop", "stop ID STATUS [k=v ...]" },
 	{ "send", 0, 0, NULL, "send  (lines from stdin; prints each reply)" },
-	{ "snapshots", 0, -1, NULL, "snapshots -u REDIS_URL -k DEPLOYMENT_KEY  "
-	  "(the scale snapshots in Redis, as JSON)" },
+	{ "snapshots", 0, -1, NULL, "snapshots [-u REDIS_URL] [-k DEPLOYMENT_KEY]"
+	  "  (the scale snapshots in Redis, as JSON; defaults from -c FILE "
+	  "and the environment)" },
 	{ "simulate", 0, -1, NULL, "simulate [--rate R] [--duration D] "
 	  "[--concurrency C] [--mean-duration S] [--failure-rate F] "
 	  "[--seed N] [--setup-time S]" },
@@ -177,6 +178,7 @@ main(int argc, char **argv)
 {
 	const struct cli_cmd *cmd = NULL;
 	const char *path = getenv("PODPULSE_SOCKET_PATH");
+	const char *config_file = NULL;
 	char *owned = NULL;
 	size_t i;
 	int ch, r, nargs;
@@ -187,7 +189,9 @@ main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'c':
+			free(owned);
 			path = owned = cli_socket_from_config(optarg);
+			config_file = optarg;
 			break;
 		case 'h':
 			cli_usage(stdout);
@@ -222,7 +226,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd->name, "send") == 0)
 		r = cli_send(path);
 	else if (strcmp(cmd->name, "snapshots") == 0)
-		r = cli_snapshots(nargs + 1, argv + optind);
+		r = cli_snapshots(config_file, nargs + 1, argv + optind);
 	else if (strcmp(cmd->name, "simulate") == 0)
 		r = cli_simulate(path, nargs + 1, argv + optind);
 	else

@@ -8,6 +8,6 @@
 int cli_simulate(const char *socket_path, int argc, char **argv);
 
 /* snapshots.c: the scale snapshot list in Redis, as JSON. */
-int cli_snapshots(int argc, char **argv);
+int cli_snapshots(const char *config_file, int argc, char **argv);
 
 #endif

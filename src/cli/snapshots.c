@@ -2,10 +2,12 @@
  * snapshots -- `podpulse-cli snapshots`: print the scale snapshot list of
  * a deployable as one JSON array, newest first (SPEC section 8).
  *
- *     podpulse-cli snapshots -u REDIS_URL -k DEPLOYMENT_KEY
+ *     podpulse-cli [-c FILE] snapshots [-u REDIS_URL] [-k DEPLOYMENT_KEY]
  *
- * The URL and key default to env PODPULSE_SCALESTATE_REDIS_URL and
- * PODPULSE_IDENTITY_DEPLOYMENT_KEY, as the daemon reads them. A CLI may
+ * The URL and key default to scalestate.redis_url and
+ * identity.deployment_key as the daemon would read them: from -c FILE
+ * (or the default file, if present) and the environment
+ * (PODPULSE_SCALESTATE_REDIS_URL, PODPULSE_IDENTITY_DEPLOYMENT_KEY). A CLI may
  * block, so this uses hiredis's synchronous API with a timeout. Entries
  * that are not JSON objects are reported on stderr and left out, so the
  * output always parses. Exit status: 0, 1 when Redis fails or the key is
@@ -22,7 +24,14 @@
 #include <hiredis/hiredis.h>
 
 #include "cli.h"
+#include "config.h"
+#include "daemon.h"
 #include "redis_url.h"
+#include "xmalloc.h"
+
+#define CLI_CONFIG_MAX (1024 * 1024)
+
+extern char **environ;
 
 #define SNAPSHOTS_TIMEOUT_S 5
 
@@ -119,11 +128,48 @@ snapshots_print(const redisReply *r)
 	return 0;
 }
 
-int
-cli_snapshots(int argc, char **argv)
+/*
+ * The configuration as the daemon builds it, without the command line:
+ * the file (when explicit, it must be readable) and the environment.
+ */
+static int
+snapshots_config(const char *file, struct config *cfg)
 {
-	const char *url = getenv("PODPULSE_SCALESTATE_REDIS_URL");
-	const char *key = getenv("PODPULSE_IDENTITY_DEPLOYMENT_KEY");
+	struct config_error err;
+	const char *path = file != NULL ? file : DAEMON_DEFAULT_CONFIG;
+	char *text;
+	FILE *f;
+	size_t n;
+
+	config_init(cfg);
+	if ((f = fopen(path, "r")) == NULL && file != NULL) {
+		perror(file);
+		return -1;
+	}
+	if (f != NULL) {
+		text = xmalloc(CLI_CONFIG_MAX + 1);
+		n = fread(text, 1, CLI_CONFIG_MAX, f);
+		fclose(f);
+		text[n] = '\0';
+		if (config_parse_ini(cfg, text, path, &err) != 0) {
+			fprintf(stderr, "podpulse-cli: %s\n", err.msg);
+			free(text);
+			return -1;
+		}
+		free(text);
+	}
+	if (config_apply_env(cfg, environ, &err) != 0) {
+		fprintf(stderr, "podpulse-cli: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cli_snapshots(const char *config_file, int argc, char **argv)
+{
+	const char *url = NULL, *key = NULL;
+	struct config cfg;
 	struct redis_url u;
 	redisContext *c;
 	redisReply *r;
@@ -139,17 +185,27 @@ cli_snapshots(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (url == NULL || key == NULL || optind != argc) {
-		fprintf(stderr, "usage: podpulse-cli snapshots -u REDIS_URL "
-		    "-k DEPLOYMENT_KEY\n");
+	if (optind != argc || snapshots_config(config_file, &cfg) != 0)
+		return 2;
+	if (url == NULL)
+		url = cfg.scalestate_redis_url;
+	if (key == NULL)
+		key = cfg.identity_deployment_key;
+	if (*url == '\0' || *key == '\0') {
+		fprintf(stderr, "usage: podpulse-cli [-c FILE] snapshots "
+		    "-u REDIS_URL -k DEPLOYMENT_KEY\n");
+		config_free(&cfg);
 		return 2;
 	}
 	if (redis_url_parse(url, &u, why, sizeof why) != 0) {
 		fprintf(stderr, "podpulse-cli: bad Redis URL: %s\n", why);
+		config_free(&cfg);
 		return 2;
 	}
-	if ((c = snapshots_connect(&u)) == NULL)
+	if ((c = snapshots_connect(&u)) == NULL) {
+		config_free(&cfg);
 		return 1;
+	}
 	if (snapshots_login(c, &u) == 0 && (r = snapshots_command(c,
 	    "LRANGE", "LRANGE scalestate:%s 0 -1", key)) != NULL) {
 		if (r->type == REDIS_REPLY_ARRAY)
@@ -159,5 +215,6 @@ cli_snapshots(int argc, char **argv)
 		freeReplyObject(r);
 	}
 	redisFree(c);
+	config_free(&cfg);
 	return status;
 }

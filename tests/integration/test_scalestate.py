@@ -447,6 +447,13 @@ def test_cli_snapshots(workdir):
         assert p.returncode == 1 and "WRONGPASS" in p.stderr and "wrong" not in p.stderr.replace("WRONGPASS", "")
         p = harness.cli("snapshots", "-k", "kc")
         assert p.returncode == 2 and "usage" in p.stderr
+        # The daemon's own configuration gives the URL and the key.
+        p = harness.cli("-c", d.config_path, "snapshots")
+        assert p.returncode == 0 and json.loads(p.stdout) == stored, (p.stdout, p.stderr)
+        env = dict(os.environ, PODPULSE_IDENTITY_DEPLOYMENT_KEY="nothing")
+        p = subprocess.run([harness.ARGS.cli, "-c", d.config_path, "snapshots"],
+                           capture_output=True, text=True, timeout=30, env=env)
+        assert p.returncode == 0 and json.loads(p.stdout) == [], (p.stdout, p.stderr)
 
 
 if __name__ == "__main__":

@@ -182,12 +182,34 @@ scalestate_metrics_update(struct scalestate *ss)
 	for (i = 0; ss->counter_errors != NULL && i < ss->nconns; i++)
 		metrics_set(metrics_series_get1(ss->counter_errors,
 		    ss->conns[i].name), (double)ss->conns[i].errors);
-	if (ss->gauge_queue != NULL && ss->stats.queue_length >= 0)
-		metrics_set(metrics_series_get1(ss->gauge_queue,
-		    ss->deployment_key), (double)ss->stats.queue_length);
-	if (ss->gauge_replicas != NULL && ss->stats.replica_count >= 0)
-		metrics_set(metrics_series_get1(ss->gauge_replicas,
-		    ss->deployment_key), (double)ss->stats.replica_count);
+}
+
+/*
+ * The autoscaler gauges say what the last snapshot this instance wrote
+ * said, and exist only while it writes them: shown when Redis confirms a
+ * snapshot, gone when this instance is not the leader or its snapshot
+ * could not be written. A scrape therefore never shows a frozen value,
+ * and no gauge for a deployable means no snapshots (what an alert on
+ * stale snapshots looks for).
+ */
+static void
+scalestate_gauges_show(struct scalestate *ss)
+{
+	if (ss->gauge_queue == NULL || ss->gauge_replicas == NULL)
+		return;
+	metrics_set(metrics_series_get1(ss->gauge_queue, ss->deployment_key),
+	    (double)ss->written_queue_length);
+	metrics_set(metrics_series_get1(ss->gauge_replicas,
+	    ss->deployment_key), (double)ss->written_replica_count);
+}
+
+static void
+scalestate_gauges_clear(struct scalestate *ss)
+{
+	if (ss->gauge_queue != NULL)
+		metrics_family_clear(ss->gauge_queue);
+	if (ss->gauge_replicas != NULL)
+		metrics_family_clear(ss->gauge_replicas);
 }
 
 /*
@@ -431,6 +453,8 @@ scalestate_snapshot_write(struct scalestate *ss)
 		g = green->queue_length;
 	scalestate_snapshot_format(json, blue->queue_length, g,
 	    ss->stats.replica_count, timeutil_wall_ms());
+	ss->written_queue_length = blue->queue_length + g;
+	ss->written_replica_count = ss->stats.replica_count;
 	snprintf(max, sizeof max, "%" PRId64, ss->max_snapshots);
 	scalestate_send(blue, OP_SNAPSHOT, "EVAL %s 2 %s %s %s %s %s",
 	    scalestate_snapshot_lua, ss->snapshots_key, ss->leader_key,
@@ -458,6 +482,8 @@ scalestate_cycle_finish(struct scalestate *ss)
 	    blue->queue_length >= 0 && ss->stats.replica_count >= 0 &&
 	    !ss->closing)
 		scalestate_snapshot_write(ss);
+	else
+		scalestate_gauges_clear(ss);
 }
 
 /* The last reply of a connection came in. */
@@ -569,6 +595,9 @@ scalestate_tick_cb(uv_timer_t *t)
 	scalestate_metrics_update(ss);
 	if (ss->cycle_pending > 0)
 		log_debug("scalestate: previous cycle still waiting");
+	/* Blue holds the snapshot list: down, there is no snapshot now. */
+	if (ss->conns[SCALESTATE_BLUE].state != SCALESTATE_READY)
+		scalestate_gauges_clear(ss);
 	for (i = 0; i < ss->nconns; i++) {
 		/* An instance that is down measures nothing this time. */
 		if (ss->conns[i].state != SCALESTATE_READY)
@@ -760,12 +789,17 @@ scalestate_on_snapshot(struct scalestate_conn *conn, const redisReply *r)
 {
 	int64_t n;
 
-	if (scalestate_reply_int(conn, r, "snapshot", &n) != 0)
+	if (scalestate_reply_int(conn, r, "snapshot", &n) != 0) {
+		scalestate_gauges_clear(conn->ss);
 		return;
-	if (n == 1)
+	}
+	if (n == 1) {
 		conn->ss->stats.snapshots++;
-	else
+		scalestate_gauges_show(conn->ss);
+	} else {
+		scalestate_gauges_clear(conn->ss);
 		scalestate_leader_set(conn->ss, 0);
+	}
 }
 
 /* Replies whose only meaning is "not an error". */
@@ -831,6 +865,8 @@ scalestate_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 
 	if (reply != NULL && conn->ac == ac)
 		scalestate_replies[op](conn, reply);
+	else if (op == OP_SNAPSHOT)
+		scalestate_gauges_clear(conn->ss);	/* lost with the link */
 	if (--conn->pending == 0)
 		scalestate_conn_idle(conn);
 }

@@ -97,6 +97,8 @@ struct scalestate {
 	unsigned cycle_pending;		/* instances yet to answer */
 	uint64_t rnd;
 	struct scalestate_stats stats;
+	int64_t written_queue_length;	/* of the snapshot last sent */
+	int64_t written_replica_count;
 	struct metrics_family *gauge_queue;
 	struct metrics_family *gauge_replicas;
 	struct metrics_family *counter_errors;

@@ -13,18 +13,10 @@ answered, so tests can count attempts and compare exact bytes.
 
 import http.server
 import json
-import socket
 import ssl
 import threading
 import time
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from harness import free_port  # noqa: F401 (re-exported for the tests)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -12,14 +12,7 @@ import subprocess
 import time
 
 from harness import wait_for
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from harness import free_port  # noqa: F401 (re-exported for the tests)
 
 
 class RedisError(Exception):

@@ -364,17 +364,6 @@ http_client_post(struct http_client *c, const struct http_post *p,
 	return 0;
 }
 
-size_t
-http_client_in_flight(const struct http_client *c)
-{
-	const struct http_request *req;
-	size_t n = 0;
-
-	for (req = c->requests; req != NULL; req = req->next)
-		n++;
-	return n;
-}
-
 void
 http_client_close(struct http_client *c, void (*cb)(void *arg), void *arg)
 {

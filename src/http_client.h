@@ -83,8 +83,6 @@ int http_client_init(struct http_client *c, uv_loop_t *loop);
 int http_client_post(struct http_client *c, const struct http_post *p,
     http_client_cb cb, void *arg);
 
-size_t http_client_in_flight(const struct http_client *c);
-
 /*
  * Cancel what is in flight (each callback runs with HTTP_CLIENT_CANCELED),
  * clean up curl and close every handle; cb runs when the last is closed.

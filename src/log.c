@@ -244,17 +244,6 @@ log_write(enum log_level level, const char *msg, ...)
 	va_end(ap);
 }
 
-void
-log_fatal(int status, const char *msg, ...)
-{
-	va_list ap;
-
-	va_start(ap, msg);
-	log_vwrite(LOG_ERROR, msg, ap);
-	va_end(ap);
-	exit(status);
-}
-
 int
 log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ns,
     uint64_t period_ns, uint64_t *suppressed)

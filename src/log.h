@@ -24,10 +24,6 @@ int log_enabled(enum log_level level);
 void log_write(enum log_level level, const char *msg, ...)
     __attribute__((sentinel));
 
-/* Log at error level and exit with status. */
-void log_fatal(int status, const char *msg, ...)
-    __attribute__((sentinel, noreturn));
-
 #define log_debug(...) \
 	do { \
 		if (log_enabled(LOG_DEBUG)) \

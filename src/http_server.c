@@ -63,7 +63,7 @@ struct http_server_conn {
 	uint64_t since_ns;
 	int in_request;
 	int cut;
-	struct http_server_conn *prev, *next;
+	LIST_ENTRY(http_server_conn) entry;
 };
 
 struct http_request {
@@ -318,7 +318,7 @@ http_server_sweep_cb(uv_timer_t *t)
 	uint64_t now = uv_hrtime();
 	int cut = 0;
 
-	for (c = s->conns; c != NULL; c = c->next) {
+	LIST_FOREACH(c, &s->conns, entry) {
 		if (c->in_request || c->cut ||
 		    now - c->since_ns < s->head_timeout_ns)
 			continue;
@@ -350,10 +350,7 @@ http_server_notify(void *cls, struct MHD_Connection *conn,
 		c = xcalloc(1, sizeof(*c));
 		c->conn = conn;
 		c->since_ns = uv_hrtime();
-		c->next = s->conns;
-		if (s->conns != NULL)
-			s->conns->prev = c;
-		s->conns = c;
+		LIST_INSERT_HEAD(&s->conns, c, entry);
 		*socket_context = c;
 		if (!uv_is_active((uv_handle_t *)&s->sweep) &&
 		    !uv_is_closing((uv_handle_t *)&s->sweep))
@@ -363,15 +360,10 @@ http_server_notify(void *cls, struct MHD_Connection *conn,
 	}
 	if (c == NULL)
 		return;
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, entry);
 	free(c);
 	*socket_context = NULL;
-	if (s->conns == NULL && !uv_is_closing((uv_handle_t *)&s->sweep))
+	if (LIST_EMPTY(&s->conns) && !uv_is_closing((uv_handle_t *)&s->sweep))
 		uv_timer_stop(&s->sweep);
 }
 
@@ -462,6 +454,7 @@ http_server_start(struct http_server *s, uv_loop_t *loop,
 	socklen_t sslen;
 
 	memset(s, 0, sizeof(*s));
+	LIST_INIT(&s->conns);
 	s->loop = loop;
 	s->handlers = *h;
 	s->max_body = o->max_body;

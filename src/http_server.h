@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <uv.h>
 
@@ -69,7 +70,7 @@ struct http_server {
 	uv_poll_t poll;
 	uv_timer_t timer;
 	uv_timer_t sweep; /* head deadlines, while connections exist */
-	struct http_server_conn *conns;
+	LIST_HEAD(, http_server_conn) conns;
 	uint64_t head_timeout_ns;
 	uint64_t heads_cut; /* connections cut at their deadline */
 	struct http_server_handlers handlers;

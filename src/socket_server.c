@@ -36,8 +36,7 @@ struct socket_conn {
 	uv_pipe_t handle;
 	uv_write_t wreq;
 	struct socket_server *server;
-	struct socket_conn *prev;
-	struct socket_conn *next;
+	LIST_ENTRY(socket_conn) entry;
 	struct engine_conn ec;
 	struct protocol_parser parser;
 	struct buf out;		/* replies not yet handed to libuv */
@@ -128,12 +127,7 @@ socket_conn_close(struct socket_conn *c)
 		return;
 	c->dead = 1;
 	engine_conn_close(s->engine, &c->ec, uv_hrtime());
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, entry);
 	s->nconns--;
 	if (!uv_is_closing((uv_handle_t *)&c->handle))
 		uv_close((uv_handle_t *)&c->handle, socket_conn_close_cb);
@@ -318,10 +312,7 @@ socket_server_connection_cb(uv_stream_t *server, int status)
 		return;
 	}
 	engine_conn_open(s->engine, &c->ec);
-	c->next = s->conns;
-	if (s->conns != NULL)
-		s->conns->prev = c;
-	s->conns = c;
+	LIST_INSERT_HEAD(&s->conns, c, entry);
 	s->nconns++;
 	if (uv_read_start((uv_stream_t *)&c->handle, socket_conn_alloc_cb,
 	    socket_conn_read_cb) != 0)
@@ -369,6 +360,7 @@ socket_server_start(struct socket_server *s, uv_loop_t *loop,
 	int r;
 
 	memset(s, 0, sizeof(*s));
+	LIST_INIT(&s->conns);
 	s->loop = loop;
 	s->engine = engine;
 	s->options = *options;
@@ -430,8 +422,8 @@ socket_server_close(struct socket_server *s)
 	if (s->listening)
 		socket_server_unlink(s);
 	s->listening = 0;
-	while (s->conns != NULL)
-		socket_conn_close(s->conns);
+	while (!LIST_EMPTY(&s->conns))
+		socket_conn_close(LIST_FIRST(&s->conns));
 	if (!uv_is_closing((uv_handle_t *)&s->pipe))
 		uv_close((uv_handle_t *)&s->pipe, NULL);
 	free(s->path);

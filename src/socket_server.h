@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include <uv.h>
@@ -48,7 +49,7 @@ struct socket_server {
 	char *path;
 	dev_t dev;			/* identity of the socket file we made */
 	ino_t ino;
-	struct socket_conn *conns;
+	LIST_HEAD(, socket_conn) conns;
 	size_t nconns;
 	uint64_t rejected;		/* connections over the cap */
 	struct log_ratelimit error_limit[PROTOCOL_ERROR_COUNT];

@@ -74,6 +74,9 @@ struct engine {
 	int setup_reported;	/* the one setup report was triggered */
 	uint64_t errors[PROTOCOL_ERROR_COUNT];
 	size_t connections;
+	/* Reads stopped because a client's unsent replies passed
+	 * socket.max_reply_buffer (counted by the socket server). */
+	uint64_t reply_pauses;
 	size_t reports_pending;	/* kept up to date by the reporter shell */
 	/* The last report's kind and fate, kept by the reporter shell too
 	 * (NULL before the first): shown as last_report in the state. */

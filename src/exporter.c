@@ -91,6 +91,11 @@ static const struct exporter_row {
 	{ F(connections),
 	    { G, "podpulse_connections", "Open connections on the Unix socket.",
 		NULL, NULL, NULL, 0, 0 } },
+	{ F(reads_paused),
+	    { C, "podpulse_socket_reads_paused",
+		"Times reading from a socket client stopped because its unsent "
+		"replies passed socket.max_reply_buffer.",
+		NULL, NULL, NULL, 0, 0 } },
 	{ F(reports),
 	    { C, "podpulse_reports", "Reports by kind and outcome.", NULL,
 		l_report, NULL, 0, 0 } },
@@ -302,6 +307,8 @@ exporter_refresh(struct exporter *x, const struct engine *e,
 	    (double)predictions_pending(&e->predictions));
 	metrics_set(metrics_series_get0(x->connections),
 	    (double)e->connections);
+	metrics_set(metrics_series_get0(x->reads_paused),
+	    (double)e->reply_pauses);
 	for (i = 1; i < PROTOCOL_ERROR_COUNT; i++)
 		metrics_set(metrics_series_get1(x->protocol_errors,
 				protocol_error_name(i)),

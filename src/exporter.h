@@ -74,7 +74,7 @@ struct exporter {
 	    *queue_duration, *protocol_errors, *connections, *reports,
 	    *reports_pending, *setup_duration, *full_fraction, *mean_pending,
 	    *downloads, *download_bytes, *download_errors, *intake, *rejected,
-	    *build_info;
+	    *reads_paused, *build_info;
 };
 
 void exporter_init(struct exporter *x, uint64_t now_ns, const char *version);

@@ -235,6 +235,24 @@ socket_conn_flush(struct socket_conn *c)
 	c->writing = 1;
 }
 
+/* Backpressure: a client that does not read its replies is not read. */
+static void
+socket_conn_pause(struct socket_conn *c)
+{
+	struct socket_server *s = c->server;
+	uint64_t suppressed;
+
+	uv_read_stop((uv_stream_t *)&c->handle);
+	c->paused = 1;
+	s->engine->reply_pauses++;
+	if (log_ratelimit_allow(&s->pause_limit, c->now_ns,
+	    SOCKET_LOG_PERIOD_NS, &suppressed))
+		log_warn("client does not read its replies; reading from it "
+		    "paused", "unsent", LOG_NUM(socket_conn_unsent(c)),
+		    "max_reply_buffer", LOG_NUM(s->options.max_reply_buffer),
+		    "suppressed", LOG_NUM(suppressed));
+}
+
 static void
 socket_conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
@@ -251,10 +269,8 @@ socket_conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	protocol_parser_feed(&c->parser, buf->base, (size_t)nread,
 	    socket_conn_command_cb, c);
 	socket_conn_flush(c);
-	if (!c->dead && socket_conn_unsent(c) > s->options.max_reply_buffer) {
-		uv_read_stop(stream);
-		c->paused = 1;
-	}
+	if (!c->dead && socket_conn_unsent(c) > s->options.max_reply_buffer)
+		socket_conn_pause(c);
 	if (s->options.after_read != NULL)
 		s->options.after_read(s->options.arg);
 }

@@ -54,6 +54,7 @@ struct socket_server {
 	uint64_t rejected;		/* connections over the cap */
 	struct log_ratelimit error_limit[PROTOCOL_ERROR_COUNT];
 	struct log_ratelimit accept_limit;
+	struct log_ratelimit pause_limit;
 	int listening;
 };
 

@@ -622,6 +622,11 @@ def test_client_that_never_reads(workdir):
     expect_state(checker, connections=2)
     rss1 = rss_kib(pid)
     assert rss1 - rss0 < RSS_GROWTH_KIB, "RSS grew from %d to %d KiB" % (rss0, rss1)
+    # The bound that was hit is counted and said.
+    text = harness.http(d.http_port, "GET", "/metrics")[2].decode()
+    paused = [l for l in text.splitlines() if l.startswith("podpulse_socket_reads_paused_total ")]
+    assert paused and float(paused[0].split()[1]) >= 1, paused
+    assert any("does not read its replies" in l for l in d.log_lines())
 
     # Now drain: exactly one pong per ping, nothing lost, nothing extra.
     want = b"pong\n" * n

@@ -614,6 +614,8 @@ daemon_apply(struct daemon *d)
 	d->reporter.instance_id = d->identity.id.instance_id;
 }
 
+static int daemon_report_check(const struct config *c);
+
 static void
 daemon_reload(struct daemon *d)
 {
@@ -624,6 +626,17 @@ daemon_reload(struct daemon *d)
 	if (daemon_config_load(d->args, &fresh, &err) != 0) {
 		log_error("reload failed; the running configuration stays",
 		    "error", err.msg);
+		config_free(&fresh);
+		return;
+	}
+	/*
+	 * The checks made at start hold at reload too: a URL curl refuses
+	 * would be retried for ever, an unreadable token file would send
+	 * reports without a token and have them rejected. All or nothing.
+	 */
+	if (daemon_report_check(&fresh) != 0) {
+		log_error("reload failed; the running configuration stays",
+		    "error", "bad report settings (see the line before)");
 		config_free(&fresh);
 		return;
 	}

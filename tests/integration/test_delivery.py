@@ -480,6 +480,27 @@ def test_sighup_moves_reports_to_a_new_url_and_token(workdir):
         rx2.stop()
 
 
+def test_sighup_to_a_bad_token_file_is_refused_whole(workdir):
+    rx = Receiver().start()
+    try:
+        d = daemon(workdir, ini(rx, "auth_token = t0\n", monitor="report_interval = 100ms\n"))
+        rx.wait_requests(1)
+        text = open(d.config_path).read().replace(
+            "auth_token = t0\n", "auth_token_file = %s/missing\n" % workdir)
+        with open(d.config_path, "w") as f:
+            f.write(text)
+        d.signal(signal.SIGHUP)
+        d.wait_log("reload failed")
+        assert any("bad report token" in l for l in d.log_lines())
+        n = len(rx.snapshot())
+        reqs = rx.wait_requests(n + 2, what="reports after the refused reload")
+        assert all(r["headers"].get("Authorization") == "Bearer t0" for r in reqs), \
+            [r["headers"].get("Authorization") for r in reqs]
+        assert d.stop() == 0
+    finally:
+        rx.stop()
+
+
 def _make_ca(workdir):
     def run(*args):
         subprocess.run(["openssl"] + list(args), cwd=workdir, check=True,

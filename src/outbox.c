@@ -53,6 +53,8 @@ static void
 outbox_count(struct outbox_queue *q, enum delivery_outcome outcome)
 {
 	delivery_count(q->outbox->counters, q->kind, outcome);
+	/* The state's last_report follows every outcome, retries included. */
+	outbox_changed(q->outbox);
 }
 
 static void

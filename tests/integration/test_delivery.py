@@ -255,6 +255,25 @@ def test_outcomes_reach_metrics_and_state(workdir):
         rx.stop()
 
 
+def test_state_shows_retries_during_an_outage(workdir):
+    rx = Receiver().start()
+    rx.script = [("status", 503)] * 1000
+    try:
+        d = daemon(workdir, ini(rx, FAST_RETRY, monitor="report_interval = 100ms\n"))
+        last = wait_for(lambda: (json.loads(harness.http(d.http_port, "GET", "/v1/state")[2])
+                                 ["last_report"] or {}).get("outcome") == "retried"
+                        and json.loads(harness.http(d.http_port, "GET", "/v1/state")[2]),
+                        what="last_report retried while the server fails")
+        assert last["last_report"]["kind"] == "instance_state", last
+        assert last["reports_pending"] >= 1, last
+        rx.script = []
+        wait_for(lambda: json.loads(harness.http(d.http_port, "GET", "/v1/state")[2])
+                 ["last_report"]["outcome"] == "delivered", what="delivered again")
+        assert d.stop() == 0
+    finally:
+        rx.stop()
+
+
 def test_400_is_not_retried(workdir):
     rx = Receiver().start()
     rx.script = [("status", 400, {}, "field x is wrong" + "y" * 500)]

@@ -87,6 +87,35 @@ def test_predictions_reach_state_and_reports(workdir):
     assert pulse.stats().dropped == 0
 
 
+def test_descriptors_past_1023(workdir):
+    """A model server with many open files: the client's sockets get
+    descriptors past select()'s limit and it must still work."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1200
+    if hard != resource.RLIM_INFINITY and hard < want:
+        want = hard  # the test still passes below 1024; it then proves less
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    held = []
+    try:
+        while len(held) < want - 100:
+            held.append(os.open("/dev/null", os.O_RDONLY))
+        d = daemon(workdir, INI)
+        pulse = podpulse.Pulse(d.socket_path)
+        assert pulse._wake_r.fileno() >= 1024 or want < 1124, pulse._wake_r.fileno()
+        with pulse.prediction("p-high-fd"):
+            pass
+        wait_sent(pulse, 2)
+        assert pulse.stats().connected and pulse.stats().dropped == 0, pulse.stats()
+        pulse.close()
+        assert d.stop() == 0
+        assert count(d, "succeeded") == 1
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_async_with_and_cancellation(workdir):
     d = daemon(workdir, INI)
     pulse = podpulse.Pulse(d.socket_path)

@@ -96,6 +96,29 @@ def _after_fork_in_child():
         pulse._restart_after_fork()
 
 
+def _wait(readers, writer, timeout):
+    """Wait until a reader is readable or writer writable, or timeout (s).
+
+    poll(), not select(): select() fails on descriptors past 1023, which a
+    model server with many open files reaches. Returns (readable sockets,
+    writer writable)."""
+    p = select.poll()
+    masks = {}
+    for s in readers:
+        masks[s.fileno()] = masks.get(s.fileno(), 0) | select.POLLIN
+    if writer is not None:
+        masks[writer.fileno()] = masks.get(writer.fileno(), 0) | select.POLLOUT
+    for fd, mask in masks.items():
+        p.register(fd, mask)
+    ms = None if timeout is None else max(0, int(timeout * 1000))
+    ready = dict(p.poll(ms))
+    readable = [s for s in readers if ready.get(s.fileno(), 0) &
+                (select.POLLIN | select.POLLHUP | select.POLLERR)]
+    writable = writer is not None and bool(ready.get(writer.fileno(), 0) &
+                                           (select.POLLOUT | select.POLLHUP | select.POLLERR))
+    return readable, writable
+
+
 class Pulse:
     """One connection to the podpulse daemon, kept up by a background thread.
 
@@ -360,10 +383,9 @@ class Pulse:
             if self._sock is None:
                 timeout = self._reconnect()
             if self._sock is None:
-                select.select([self._wake_r], [], [], timeout)
+                _wait([self._wake_r], None, timeout)
                 continue
-            r, w, _ = select.select([self._wake_r, self._sock], [self._sock] if out else [],
-                                    [], timeout)
+            r, w = _wait([self._wake_r, self._sock], self._sock if out else None, timeout)
             try:
                 if self._sock in r and self._hung_up():
                     raise ConnectionError("the daemon closed the connection")

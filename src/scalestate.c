@@ -1195,6 +1195,11 @@ scalestate_close(struct scalestate *ss, void (*done)(void *), void *arg)
 	uv_close((uv_handle_t *)&ss->takeover, scalestate_timer_closed);
 	for (i = 0; i < ss->nconns; i++) {
 		conn = &ss->conns[i];
+		/* A lookup in the thread pool would hold the loop, and so the
+		 * exit, until the resolver gives up: cancel it (its callback
+		 * runs with UV_ECANCELED and sees closing). */
+		if (conn->resolving)
+			uv_cancel((uv_req_t *)&conn->gai);
 		if (i == SCALESTATE_BLUE && conn->state == SCALESTATE_READY)
 			scalestate_leave(conn);
 		if (conn->pending > 0)

@@ -64,8 +64,7 @@ cmd_start_exec(struct cmd_ctx *ctx)
 	if (r != PREDICTIONS_OK)
 		return cmd_prediction_error(ctx, r);
 	monitor_prediction_start(&ctx->engine->monitor, ctx->now_ns);
-	if (ctx->engine->hooks.started != NULL)
-		ctx->engine->hooks.started(ctx->engine->hooks.arg, queued_ns);
+	engine_prediction_started(ctx->engine, queued_ns);
 	return PROTOCOL_ERROR_OK;
 }
 

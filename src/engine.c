@@ -203,6 +203,13 @@ engine_reap(struct engine *e, uint64_t now_ns)
 }
 
 void
+engine_prediction_started(struct engine *e, uint64_t queued_ns)
+{
+	if (e->hooks.started != NULL)
+		e->hooks.started(e->hooks.arg, queued_ns);
+}
+
+void
 engine_prediction_stopped(struct engine *e,
     const struct predictions_info *info, uint64_t now_ns)
 {

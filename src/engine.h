@@ -45,8 +45,9 @@ struct engine_hooks {
 	void *arg;
 	/*
 	 * Optional, for the duration histograms: a prediction started
-	 * (queued_ns: its wait since enqueue, 0 when never enqueued), and a
-	 * prediction left the table by stop, abort or timeout.
+	 * (queued_ns: its wait since enqueue, PREDICTIONS_NEVER_QUEUED when
+	 * it was never enqueued), and a prediction left the table by stop,
+	 * abort or timeout.
 	 */
 	void (*started)(void *arg, uint64_t queued_ns);
 	void (*stopped)(void *arg, const struct predictions_info *info,
@@ -117,6 +118,9 @@ void engine_setup_timeout(struct engine *e, uint64_t now_ns);
  * nothing is in flight or the timeout is off.
  */
 uint64_t engine_reap(struct engine *e, uint64_t now_ns);
+
+/* Tell the hooks a prediction started (queued_ns as predictions_start). */
+void engine_prediction_started(struct engine *e, uint64_t queued_ns);
 
 /* Tell the hooks a prediction left the table (stop, abort, timeout). */
 void engine_prediction_stopped(struct engine *e,

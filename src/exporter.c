@@ -204,7 +204,7 @@ exporter_free(struct exporter *x)
 void
 exporter_prediction_started(struct exporter *x, uint64_t queued_ns)
 {
-	if (queued_ns > 0)
+	if (queued_ns != PREDICTIONS_NEVER_QUEUED)
 		metrics_observe(x->queue_duration,
 		    metrics_series_get0(x->queue_duration),
 		    (double)queued_ns / 1e9);

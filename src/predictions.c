@@ -411,7 +411,7 @@ predictions_start(struct predictions *t, const char *id, size_t idlen,
     const struct protocol_attr *attrs, unsigned nattrs, uint64_t *queued_ns)
 {
 	struct prediction **link, *p;
-	uint64_t queued = 0;
+	uint64_t queued = PREDICTIONS_NEVER_QUEUED;
 
 	link = predictions_link(t, id, idlen);
 	p = *link;

@@ -67,9 +67,13 @@ int predictions_enqueue(struct predictions *t, const char *id, size_t idlen,
     struct predictions_owner *owner, uint64_t now_ns,
     const struct protocol_attr *attrs, unsigned nattrs);
 
+/* *queued_ns of a prediction that was never enqueued. */
+#define PREDICTIONS_NEVER_QUEUED UINT64_MAX
+
 /*
  * Start a prediction: new, or pending -> in flight. On success *queued_ns is
- * the time it waited in the queue (0 when it was never enqueued).
+ * the time it waited in the queue (0 when enqueue and start came at the
+ * same instant), or PREDICTIONS_NEVER_QUEUED.
  * Attributes given at start are added to those of enqueue.
  */
 int predictions_start(struct predictions *t, const char *id, size_t idlen,

@@ -16,7 +16,8 @@
  * are dropped and counted too. A negative return value means a programmer
  * error only: a NULL argument, an id, key or status the protocol does not
  * allow (docs/protocol.md; the limits are in <podpulse/protocol.h>).
- * Invalid signals on a valid client are counted as dropped as well.
+ * Invalid signals on a valid client are counted as dropped as well; a
+ * NULL setup-log text is nothing to send and is not counted.
  *
  * All functions are thread-safe, except that pp_client_free must not run
  * concurrently with any other call on the same client. The library never

@@ -152,6 +152,9 @@ test_fed_by_the_engine(void **state)
 	run(f, 1 * S, "setup done ready");
 	run(f, 2 * S, "enqueue q");
 	run(f, 2 * S + 30 * MS, "start q");		/* queued 30 ms */
+	run(f, 2 * S + 40 * MS, "enqueue z");
+	run(f, 2 * S + 40 * MS, "start z");	/* one read: queued 0 s */
+	run(f, 2 * S + 41 * MS, "stop z succeeded");	/* 1 ms */
 	run(f, 3 * S, "start p");
 	run(f, 3 * S + 3 * MS, "stop p succeeded");	/* 3 ms */
 	run(f, 4 * S, "start r");
@@ -170,15 +173,18 @@ test_fed_by_the_engine(void **state)
 	exporter_intake(&f->x, &ev);
 
 	t = scrape(f, 90 * S);
-	has(t, "podpulse_queue_duration_seconds_bucket{le=\"0.02\"} 0");
-	has(t, "podpulse_queue_duration_seconds_bucket{le=\"0.05\"} 1");
-	has(t, "podpulse_queue_duration_seconds_count 1");
-	has(t, "podpulse_prediction_duration_seconds_bucket{le=\"0.005\"} 1");
-	has(t, "podpulse_prediction_duration_seconds_bucket{le=\"0.5\"} 2");
-	has(t, "podpulse_prediction_duration_seconds_bucket{le=\"60\"} 2");
-	has(t, "podpulse_prediction_duration_seconds_bucket{le=\"120\"} 4");
-	has(t, "podpulse_prediction_duration_seconds_count 4");
-	has(t, "podpulse_predictions_total{status=\"started\"} 4");
+	/* z waited 0 s and counts: enqueued and started in one read. */
+	has(t, "podpulse_queue_duration_seconds_bucket{le=\"0.005\"} 1");
+	has(t, "podpulse_queue_duration_seconds_bucket{le=\"0.02\"} 1");
+	has(t, "podpulse_queue_duration_seconds_bucket{le=\"0.05\"} 2");
+	has(t, "podpulse_queue_duration_seconds_count 2");
+	has(t, "podpulse_prediction_duration_seconds_bucket{le=\"0.005\"} 2");
+	has(t, "podpulse_prediction_duration_seconds_bucket{le=\"0.5\"} 3");
+	has(t, "podpulse_prediction_duration_seconds_bucket{le=\"60\"} 3");
+	has(t, "podpulse_prediction_duration_seconds_bucket{le=\"120\"} 5");
+	has(t, "podpulse_prediction_duration_seconds_count 5");
+	has(t, "podpulse_predictions_total{status=\"started\"} 5");
+	has(t, "podpulse_predictions_total{status=\"succeeded\"} 2");
 	has(t, "podpulse_predictions_total{status=\"aborted\"} 3");
 	/* Boot 1 s; active 2.03..70 and 80..80.4; idle the rest up to 90. */
 	has(t, "podpulse_state_seconds_total{state=\"boot\"} 1");

@@ -100,7 +100,7 @@ test_rules(void **state)
 	    "start running");
 	EQ(enq(&t, "p1", &a, 170), PREDICTIONS_DUPLICATE, "enqueue running");
 	EQ(run(&t, "p2", &a, 200, &queued), PREDICTIONS_OK, "start new");
-	EQ(queued, 0, "queued_ns of a never enqueued one");
+	EQ(queued, PREDICTIONS_NEVER_QUEUED, "queued_ns of a never enqueued one");
 	EQ(stop(&t, "p3", &info), PREDICTIONS_UNKNOWN, "stop absent");
 	EQ(stop(&t, "p1", &info), PREDICTIONS_OK, "stop running");
 	EQ(info.running, 1, "info.running");
@@ -717,7 +717,8 @@ ref_start(struct ref *r, int o)
 	EQ(got, want, "start result");
 	if (want != PREDICTIONS_OK)
 		return;
-	EQ(queued, r->state == 1 ? rm.now - r->enqueue_ns : 0, "queued_ns");
+	EQ(queued, r->state == 1 ? rm.now - r->enqueue_ns :
+	    PREDICTIONS_NEVER_QUEUED, "queued_ns");
 	if (r->state == 0) {
 		r->enqueue_ns = 0;
 		r->v[0] = '\0';

@@ -77,9 +77,11 @@ spool_open(struct spool *s, const char *dir, char *err, size_t size)
 	int r;
 
 	memset(s, 0, sizeof(*s));
+	/* Readable too: a spool that cannot be listed would number new
+	 * files from 1 again, over the reports already in it. */
 	xasprintf(&corrupt, "%s/corrupt", dir);
 	if ((r = spool_mkdir(dir)) != 0 || (r = spool_mkdir(corrupt)) != 0 ||
-	    (access(dir, W_OK | X_OK) != 0 && (r = -errno) != 0)) {
+	    (access(dir, R_OK | W_OK | X_OK) != 0 && (r = -errno) != 0)) {
 		snprintf(err, size, "cannot use spool directory %s: %s", dir,
 		    strerror(-r));
 		free(corrupt);
@@ -135,8 +137,17 @@ spool_write(struct spool *s, enum reporter_kind kind, const char *key,
 		r = -errno;
 	if (r == 0 && rename(tmp, final) != 0)
 		r = -errno;
-	if (r == 0)
-		r = spool_fsync_dir(s->dir);
+	/*
+	 * Once renamed, the file is there and must be tracked (and removed
+	 * after delivery) even if the directory's fsync fails: that only
+	 * weakens the guarantee against a power cut, so it is said, not
+	 * failed.
+	 */
+	if (r == 0 && (r = spool_fsync_dir(s->dir)) != 0) {
+		log_warn("cannot fsync the spool directory", "path", s->dir,
+		    "error", strerror(-r));
+		r = 0;
+	}
 	free(head);
 	if (r != 0) {
 		unlink(tmp);

@@ -18,7 +18,6 @@
 #include "xmalloc.h"
 
 #define OUTBOX_TOKEN_MAX 8192
-#define OUTBOX_HEADER_MAX (OUTBOX_TOKEN_MAX + 64)
 
 struct outbox_item {
 	struct outbox_item *next;
@@ -241,19 +240,20 @@ outbox_send(struct outbox_queue *q)
 {
 	struct outbox *o = q->outbox;
 	struct outbox_item *it = q->head;
-	char auth[OUTBOX_HEADER_MAX], key[512], *ua;
+	char key[512], *auth = NULL;
 	const char *headers[5], *token;
 	struct http_post p;
 	size_t n = 0;
 
 	token = outbox_token(o);
-	xasprintf(&ua, "User-Agent: podpulse/%s", PODPULSE_VERSION);
 	headers[n++] = "Content-Type: application/json";
-	headers[n++] = ua;
+	headers[n++] = "User-Agent: podpulse/" PODPULSE_VERSION;
 	snprintf(key, sizeof key, "Idempotency-Key: %s", it->key);
 	headers[n++] = key;
+	/* On the heap: a token from the config has no length bound, and a
+	 * cut one would only earn a 401 and lose the report. */
 	if (*token != '\0') {
-		snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+		xasprintf(&auth, "Authorization: Bearer %s", token);
 		headers[n++] = auth;
 	}
 	headers[n] = NULL;
@@ -269,8 +269,10 @@ outbox_send(struct outbox_queue *q)
 		q->in_flight = 0;
 		outbox_retry(q, 0, "", "cannot start the request");
 	}
-	explicit_bzero(auth, sizeof auth);
-	free(ua);
+	if (auth != NULL) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
 }
 
 static void

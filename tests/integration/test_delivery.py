@@ -499,6 +499,18 @@ def test_sighup_moves_reports_to_a_new_url_and_token(workdir):
         rx2.stop()
 
 
+def test_a_long_token_is_sent_whole(workdir):
+    rx = Receiver().start()
+    token = "t" * 10000
+    try:
+        d = daemon(workdir, ini(rx), env={"WEBHOOK_AUTH_TOKEN": token})
+        assert d.stop() == 0
+        (req,) = rx.snapshot()
+        assert req["headers"]["Authorization"] == "Bearer " + token
+    finally:
+        rx.stop()
+
+
 def test_sighup_to_a_bad_token_file_is_refused_whole(workdir):
     rx = Receiver().start()
     try:

@@ -600,7 +600,14 @@ outbox_finish(struct outbox *o)
 static void
 outbox_maybe_closed(struct outbox *o)
 {
-	if (o->closing && outbox_pending(o) == 0)
+	size_t i, sendable = 0;
+
+	/* A queue whose kind has no URL (removed by a reload) cannot drain:
+	 * waiting for it would only hold shutdown for the whole grace. */
+	for (i = 0; i < REPORTER_KINDS; i++)
+		if (*outbox_url(&o->queues[i]) != '\0')
+			sendable += o->queues[i].len;
+	if (o->closing && sendable == 0)
 		outbox_finish(o);
 }
 

@@ -499,6 +499,28 @@ def test_sighup_moves_reports_to_a_new_url_and_token(workdir):
         rx2.stop()
 
 
+def test_shutdown_does_not_wait_for_a_kind_without_url(workdir):
+    """Reports queued for a URL that a reload removed cannot go anywhere:
+    shutdown spools them and ends at once instead of waiting the grace."""
+    rx = Receiver().start()
+    rx.script = [("status", 503)] * 1000
+    spool = os.path.join(workdir, "spool")
+    try:
+        d = daemon(workdir, ini(rx, FAST_RETRY + "spool_dir = %s\n" % spool,
+                                monitor="report_interval = 100ms\nshutdown_grace = 60s\n"))
+        rx.wait_requests(2)
+        text = open(d.config_path).read().replace(
+            "instance_state_url = %s\n" % rx.url("/instance_state"), "instance_state_url =\n")
+        with open(d.config_path, "w") as f:
+            f.write(text)
+        d.signal(signal.SIGHUP)
+        d.wait_log("configuration reloaded")
+        assert d.stop(timeout=15) == 0   # well within the 60 s grace
+        assert any(f.endswith(".report") for f in os.listdir(spool)), os.listdir(spool)
+    finally:
+        rx.stop()
+
+
 def test_a_long_token_is_sent_whole(workdir):
     rx = Receiver().start()
     token = "t" * 10000

@@ -671,7 +671,7 @@ scalestate_group_length(const redisReply *g, const char *group,
 {
 	const redisReply *k, *v;
 	int64_t total = 0;
-	int mine = 0;
+	int mine = 0, lag = 0;
 	size_t i;
 
 	if (g->type != REDIS_REPLY_ARRAY)
@@ -687,13 +687,17 @@ scalestate_group_length(const redisReply *g, const char *group,
 			    strcmp(v->str, group) == 0;
 		else if ((strcmp(k->str, "lag") == 0 ||
 		    strcmp(k->str, "pending") == 0) &&
-		    v->type == REDIS_REPLY_INTEGER)
+		    v->type == REDIS_REPLY_INTEGER) {
 			total += (int64_t)v->integer;
+			lag |= strcmp(k->str, "lag") == 0;
+		}
 	}
 	if (!mine)
 		return 1;
 	*n = total;
-	return 0;
+	/* Redis leaves lag nil when it cannot compute it (entries deleted
+	 * before delivery) and before 7 sends none: pending only, then. */
+	return lag ? 0 : 2;
 }
 
 static void
@@ -715,7 +719,11 @@ scalestate_on_xinfo(struct scalestate_conn *conn, const redisReply *r)
 	}
 	for (i = 0; i < r->elements; i++) {
 		rc = scalestate_group_length(r->element[i], group, &n);
-		if (rc == 0) {
+		if (rc == 2)
+			scalestate_conn_error(conn, "XINFO GROUPS", "the group's "
+			    "lag is unknown (Redis < 7, or entries deleted "
+			    "before delivery): only its pending entries count");
+		if (rc == 0 || rc == 2) {
 			conn->queue_length = n;
 			return;
 		}

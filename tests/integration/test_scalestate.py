@@ -159,7 +159,20 @@ def test_queue_kinds(workdir):
         s = wait_snapshot(blue, lambda s: True, key="ks")
         assert s["queue_length_blue"] == 4 and s["queue_length_green"] == 0, s  # 3 lag + 1 pending
         assert d.stop() == 0
+        # Lag unknown (an undelivered entry deleted): pending only, and said.
+        fill(blue, "stream", 5, pending=2)
+        undelivered = blue.cmd("XRANGE", "q", "-", "+")[3][0]
+        blue.cmd("XDEL", "q", undelivered)
+        lag = dict(zip(*[iter(blue.cmd("XINFO", "GROUPS", "q")[0])] * 2))["lag"]
+        assert lag is None, lag   # what this Redis does; the case under test
+        d = daemon(workdir, ini(blue.url(), key="kn", extra="queue_key = q\nqueue_kind = stream\n"
+                                "queue_group = g\n"), name="dn")
+        s = wait_snapshot(blue, lambda s: True, key="kn")
+        assert s["queue_length_blue"] == 2, s
+        d.wait_log("lag is unknown")
+        assert d.stop() == 0
         # Without a group: every entry (XLEN), acknowledged or not.
+        fill(blue, "stream", 5, pending=2)
         d = daemon(workdir, ini(blue.url(), key="kl", extra="queue_key = q\nqueue_kind = stream\n"),
                    name="dl")
         s = wait_snapshot(blue, lambda s: True, key="kl")

@@ -885,14 +885,6 @@ daemon_run(const struct daemon_args *args, struct config *c)
 	d->reporter.last_kind_out = &d->engine.last_report_kind;
 	d->reporter.last_outcome_out = &d->engine.last_report_outcome;
 	d->engine.reports_pending = reporter_pending(&d->reporter);
-	/*
-	 * HTTP first: clients (and tests) take a listening socket as "up",
-	 * so everything else is ready by then.
-	 */
-	if (daemon_start_http(d) != 0)
-		exit(1);
-	if (daemon_start_socket(d) != 0)
-		exit(1);
 	if (scalestate_init(&d->scalestate, &d->loop, &d->cfg,
 	    d->identity.id.instance_id, err, sizeof err) != 0) {
 		log_error("cannot start scale snapshots", "error", err);
@@ -902,7 +894,17 @@ daemon_run(const struct daemon_args *args, struct config *c)
 	    scalestate_metrics_attach(&d->scalestate,
 	    &d->exporter.registry) != 0)
 		log_error("cannot register the scale snapshot metrics");
+	/*
+	 * Listening sockets last: clients (and tests) take a listening
+	 * socket as "up", so everything else -- the signal handlers above
+	 * all, or a SIGTERM right then would kill instead of shutting down
+	 * -- is ready by then. Callbacks run only once uv_run starts.
+	 */
 	daemon_init_handles(d);
+	if (daemon_start_http(d) != 0)
+		exit(1);
+	if (daemon_start_socket(d) != 0)
+		exit(1);
 	daemon_log_started(d);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	status = daemon_finish(d);

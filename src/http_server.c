@@ -332,7 +332,6 @@ http_server_sweep_cb(uv_timer_t *t)
 	}
 	if (cut == 0)
 		return;
-	s->heads_cut += (uint64_t)cut;
 	log_debug("http: request heads overdue", "cut", LOG_NUM(cut));
 	while (s->handlers.refused != NULL && cut-- > 0)
 		s->handlers.refused(s->handlers.arg, MHD_HTTP_REQUEST_TIMEOUT);
@@ -455,7 +454,6 @@ http_server_start(struct http_server *s, uv_loop_t *loop,
 
 	memset(s, 0, sizeof(*s));
 	LIST_INIT(&s->conns);
-	s->loop = loop;
 	s->handlers = *h;
 	s->max_body = o->max_body;
 	s->head_timeout_ns = (uint64_t)o->timeout_s * 1000000000ull;
@@ -484,8 +482,6 @@ http_server_start(struct http_server *s, uv_loop_t *loop,
 		    "cannot watch the HTTP server's epoll fd");
 		return -1;
 	}
-	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = info != NULL ? info->port : 0;
 	uv_timer_init(loop, &s->timer);
 	uv_timer_init(loop, &s->sweep);
 	s->poll.data = s;
@@ -504,7 +500,7 @@ http_server_closed_cb(uv_handle_t *h)
 
 	if (--s->open_handles > 0)
 		return;
-	/* Both handles are gone: nothing watches the fd MHD closes now. */
+	/* Every handle is gone: nothing watches the fd MHD closes now. */
 	MHD_stop_daemon(s->mhd);
 	s->mhd = NULL;
 	if (s->closed_cb != NULL)

@@ -65,17 +65,14 @@ struct http_server_options {
 };
 
 struct http_server {
-	uv_loop_t *loop;
 	struct MHD_Daemon *mhd;
 	uv_poll_t poll;
 	uv_timer_t timer;
 	uv_timer_t sweep; /* head deadlines, while connections exist */
 	LIST_HEAD(, http_server_conn) conns;
 	uint64_t head_timeout_ns;
-	uint64_t heads_cut; /* connections cut at their deadline */
 	struct http_server_handlers handlers;
 	size_t max_body;
-	int port; /* bound port (useful with port 0) */
 	int open_handles;
 	void (*closed_cb)(void *arg);
 	void *closed_arg;

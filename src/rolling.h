@@ -6,9 +6,10 @@
  * every ROLLING_PERIOD_NS with the current level and pending count; the
  * core keeps the last ROLLING_SAMPLES slots (600 x 500 ms = 5 min), one per
  * period since the origin. A late call fills every slot it skipped with
- * the values it is given (they held since the last change, which the shell
- * reports at once), and a slot already filled is overwritten, so the
- * window is always the last 5 minutes of slots whatever the timer does.
+ * the values it is given (the values at the late sample: the shell samples
+ * on its timer only, never per command, so a loop stalled for longer than
+ * a period blurs those slots), and a slot already filled is overwritten, so
+ * the window is always the last 5 minutes of slots whatever the timer does.
  * Before 5 minutes have passed, the figures cover the slots filled so far.
  */
 #ifndef PODPULSE_ROLLING_H

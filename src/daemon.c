@@ -366,30 +366,15 @@ daemon_sample_cb(uv_timer_t *t)
 
 /* HTTP handlers (SPEC 5 and 6) */
 
-/* The reporter's outcomes as the exporter names them. */
-static const int daemon_outcome_map[DELIVERY_OUTCOMES] = {
-	[DELIVERY_DELIVERED] = EXPORTER_OUTCOME_DELIVERED,
-	[DELIVERY_RETRIED] = EXPORTER_OUTCOME_RETRIED,
-	[DELIVERY_REJECTED] = EXPORTER_OUTCOME_REJECTED,
-	[DELIVERY_DROPPED] = EXPORTER_OUTCOME_DROPPED,
-};
 
 static void
 daemon_http_metrics(void *arg, const char *accept,
     struct http_server_reply *r)
 {
 	struct daemon *d = arg;
-	struct exporter_reports rep;
 	enum metrics_format format;
-	int k, o;
 
-	memset(&rep, 0, sizeof rep);
-	for (k = 0; k < REPORTER_KINDS && k < EXPORTER_KINDS; k++)
-		for (o = 0; o < DELIVERY_OUTCOMES; o++)
-			rep.counts[k][daemon_outcome_map[o]] =
-			    d->reporter.counters.total[k][o];
-	rep.pending = d->reporter.counters.pending;
-	exporter_refresh(&d->exporter, &d->engine, &rep,
+	exporter_refresh(&d->exporter, &d->engine, &d->reporter.counters,
 	    (uint64_t)d->cfg.monitor_max_concurrency, uv_hrtime());
 	format = metrics_format_from_accept(accept);
 	metrics_render(&d->exporter.registry, format, &r->body);

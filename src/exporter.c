@@ -27,14 +27,6 @@ static const char *const l_host[] = { "host", NULL };
 static const char *const l_intake[] = { "source", "type", NULL };
 static const char *const l_version[] = { "version", NULL };
 
-static const char *const exporter_kind_names[EXPORTER_KINDS] = {
-	"instance_state", "setup_run"
-};
-static const char *const exporter_outcome_names[] = {
-#define X(e, s) s,
-	EXPORTER_OUTCOME_LIST(X)
-#undef X
-};
 static const char *const exporter_reject_names[] = {
 #define X(e, s) s,
 	EXPORTER_REJECT_LIST(X)
@@ -166,10 +158,10 @@ exporter_fixed_series(struct exporter *x, const char *version)
 	metrics_series_get1(x->predictions, "started");
 	for (i = 1; i < PROTOCOL_ERROR_COUNT; i++)
 		metrics_series_get1(x->protocol_errors, protocol_error_name(i));
-	for (k = 0; k < EXPORTER_KINDS; k++) {
-		for (i = 0; i < EXPORTER_OUTCOME_COUNT; i++) {
-			v[0] = exporter_kind_names[k];
-			v[1] = exporter_outcome_names[i];
+	for (k = 0; k < REPORTER_KINDS; k++) {
+		for (i = 0; i < DELIVERY_OUTCOMES; i++) {
+			v[0] = delivery_kind_name(k);
+			v[1] = delivery_outcome_name(i);
 			metrics_series_get(x->reports, v);
 		}
 	}
@@ -296,7 +288,7 @@ exporter_refresh_monitor(struct exporter *x, const struct engine *e,
 
 void
 exporter_refresh(struct exporter *x, const struct engine *e,
-    const struct exporter_reports *reports, uint64_t max_concurrency,
+    const struct delivery_counters *reports, uint64_t max_concurrency,
     uint64_t now_ns)
 {
 	const char *v[2];
@@ -313,12 +305,12 @@ exporter_refresh(struct exporter *x, const struct engine *e,
 		metrics_set(metrics_series_get1(x->protocol_errors,
 				protocol_error_name(i)),
 		    (double)e->errors[i]);
-	for (k = 0; k < EXPORTER_KINDS; k++) {
-		for (i = 0; i < EXPORTER_OUTCOME_COUNT; i++) {
-			v[0] = exporter_kind_names[k];
-			v[1] = exporter_outcome_names[i];
+	for (k = 0; k < REPORTER_KINDS; k++) {
+		for (i = 0; i < DELIVERY_OUTCOMES; i++) {
+			v[0] = delivery_kind_name(k);
+			v[1] = delivery_outcome_name(i);
 			metrics_set(metrics_series_get(x->reports, v),
-			    (double)reports->counts[k][i]);
+			    (double)reports->total[k][i]);
 		}
 	}
 	metrics_set(metrics_series_get0(x->reports_pending),

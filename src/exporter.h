@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 
+#include "delivery.h"
 #include "engine.h"
 #include "intake.h"
 #include "metrics.h"
@@ -45,26 +46,6 @@ enum exporter_reject {
 	    EXPORTER_REJECT_COUNT
 };
 
-/* The report counters, as the reporter shell keeps them. */
-#define EXPORTER_OUTCOME_LIST(X) \
-	X(DELIVERED, "delivered") \
-	X(RETRIED, "retried") \
-	X(REJECTED, "rejected") \
-	X(DROPPED, "dropped")
-
-enum exporter_outcome {
-#define X(e, s) EXPORTER_OUTCOME_##e,
-	EXPORTER_OUTCOME_LIST(X)
-#undef X
-	    EXPORTER_OUTCOME_COUNT
-};
-
-#define EXPORTER_KINDS 2 /* instance_state, setup_run */
-
-struct exporter_reports {
-	uint64_t counts[EXPORTER_KINDS][EXPORTER_OUTCOME_COUNT];
-	uint64_t pending;
-};
 
 struct exporter {
 	struct metrics_registry registry;
@@ -94,7 +75,7 @@ void exporter_sample(struct exporter *x, const struct engine *e,
 
 /* Copy the instant's values in; then render x->registry. */
 void exporter_refresh(struct exporter *x, const struct engine *e,
-    const struct exporter_reports *reports, uint64_t max_concurrency,
+    const struct delivery_counters *reports, uint64_t max_concurrency,
     uint64_t now_ns);
 
 #endif

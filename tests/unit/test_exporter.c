@@ -76,12 +76,12 @@ run(struct fixture *f, uint64_t t, const char *line)
 static char *
 scrape(struct fixture *f, uint64_t t)
 {
-	struct exporter_reports rep;
+	struct delivery_counters rep;
 	struct buf b;
 	char *s;
 
 	memset(&rep, 0, sizeof rep);
-	rep.counts[0][EXPORTER_OUTCOME_DELIVERED] = 7;
+	rep.total[REPORTER_INSTANCE_STATE][DELIVERY_DELIVERED] = 7;
 	rep.pending = 2;
 	exporter_refresh(&f->x, &f->e, &rep, 2, t);
 	buf_init(&b);
@@ -222,8 +222,8 @@ test_rolling_at_max(void **state)
 	has(t, "podpulse_mean_pending 1");
 	free(t);
 	/* Without monitor.max_concurrency the fraction stays 0. */
-	exporter_refresh(&f->x, &f->e, &(struct exporter_reports){ { { 0 } },
-	    0 }, 0, 10 * S);
+	exporter_refresh(&f->x, &f->e, &(struct delivery_counters){ 0 }, 0,
+	    10 * S);
 	assert_true(metrics_series_get0(f->x.full_fraction)->value == 0);
 	fixture_free(f);
 }
